@@ -1,0 +1,27 @@
+"""coreset_engine: sensitivity-sampled coreset trees for large tabular data, streamed from HDF5."""
+
+from ._coreset import Coreset
+from ._tree import CoresetTree
+from .methods import SamplingMethod, available_methods, register_method
+
+__version__ = "0.1.0"
+
+
+def sample_coreset(X, y, size: int, *, method: str = "sensitivity", random_state=None) -> Coreset:
+    """One-shot coreset of in-memory data: a single-leaf tree's root."""
+    n_rows = len(X)
+    tree = CoresetTree(
+        coreset_size=size, chunk_size=max(int(n_rows), 1), method=method, random_state=random_state
+    )
+    return tree.build(X, y).get_coreset()
+
+
+__all__ = [
+    "Coreset",
+    "CoresetTree",
+    "SamplingMethod",
+    "available_methods",
+    "register_method",
+    "sample_coreset",
+    "__version__",
+]

@@ -1,0 +1,96 @@
+"""Gram matrices and the leverage-score projection built from their Cholesky factor.
+
+Leverage scores of Z = [X, 1] are label-independent (the +-1 row signs cancel in Z^T Z), so one
+Gram matrix per node serves every class. Scores come from one GEMM with the inverted Cholesky
+factor: ||z_i L^{-T}||. QR and triangular solves over all rows are an order of magnitude slower.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._kernels import biased_row_norms
+
+# Above this, squares of float32 entries summed over a chunk could overflow float32 BLAS.
+_FLOAT32_SAFE_SQUARE_SUM = 1e36
+# Rows per GEMM block: keeps the projected block in cache-friendly, bounded memory.
+_PROJECTION_BLOCK_ROWS = 131072
+_RELATIVE_JITTER = 1e-10
+
+
+def gram_with_intercept(X: np.ndarray, col_max: np.ndarray) -> np.ndarray:
+    """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
+
+    float32 input uses float32 BLAS unless its magnitudes could overflow; then the Gram is
+    accumulated in float64 over column-scaled blocks, so values such as 1e30 stay finite.
+    """
+    n, d = X.shape
+    gram = np.empty((d + 1, d + 1))
+    scale = float(col_max.max()) if d else 0.0
+    square_sum_bound = scale * scale * max(n, 1)
+    if X.dtype == np.float64 and square_sum_bound < 1e300:
+        gram[:d, :d] = X.T @ X
+    elif X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
+        gram[:d, :d] = X.T @ X
+    elif square_sum_bound < 1e300:
+        gram[:d, :d] = _scaled_gram(X, np.ones(d))
+    else:
+        col_scale = np.where(col_max > 0, col_max, 1.0)
+        gram[:d, :d] = _scaled_gram(X, col_scale) * np.outer(col_scale, col_scale)
+    column_sums = X.sum(axis=0, dtype=np.float64)
+    gram[:d, d] = column_sums
+    gram[d, :d] = column_sums
+    gram[d, d] = n
+    return gram
+
+
+def _scaled_gram(X: np.ndarray, col_scale: np.ndarray) -> np.ndarray:
+    d = X.shape[1]
+    out = np.zeros((d, d))
+    for start in range(0, X.shape[0], _PROJECTION_BLOCK_ROWS):
+        block = X[start : start + _PROJECTION_BLOCK_ROWS].astype(np.float64) / col_scale
+        out += block.T @ block
+    return out
+
+
+def leverage_projection(gram: np.ndarray, sketch: np.ndarray | None = None) -> np.ndarray:
+    """Matrix P, shape (d + 1, k), with ||[x, 1] P|| = sqrt(leverage of [x, 1]).
+
+    The Gram matrix is first scaled to unit diagonal (leverage is invariant to column scaling,
+    and this keeps the Cholesky factorisation well conditioned), then a tiny relative jitter makes
+    rank-deficient data (constant or duplicated columns) factorisable. ``sketch`` (shape
+    (d + 1, k)) is an optional Johnson-Lindenstrauss matrix that shortens the projection.
+    """
+    diag = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    diag[diag == 0] = 1.0
+    normalized = gram / np.outer(diag, diag)
+    jitter = _RELATIVE_JITTER
+    identity = np.eye(gram.shape[0])
+    while True:
+        try:
+            chol = np.linalg.cholesky(normalized + jitter * identity)
+            break
+        except np.linalg.LinAlgError:
+            jitter *= 100.0
+            if jitter > 1.0:
+                raise
+    chol_inv = np.linalg.solve(chol, identity)  # lower triangular L^{-1}
+    projection = (chol_inv / diag).T  # (L^{-1} D^{-1})^T
+    if sketch is not None:
+        projection = projection @ sketch
+    return projection
+
+
+def projected_row_norms(X: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    """||[x_i, 1] P||_2 for every row, in float64, by blocked GEMM plus a Numba norm kernel."""
+    n, d = X.shape
+    weights = np.ascontiguousarray(projection[:d], dtype=X.dtype)
+    bias = np.ascontiguousarray(projection[d], dtype=np.float64)
+    out = np.empty(n)
+    block = np.empty((min(n, _PROJECTION_BLOCK_ROWS), projection.shape[1]), dtype=X.dtype)
+    for start in range(0, n, _PROJECTION_BLOCK_ROWS):
+        stop = min(n, start + _PROJECTION_BLOCK_ROWS)
+        part = block[: stop - start]
+        np.matmul(X[start:stop], weights, out=part)
+        biased_row_norms(part, bias, out[start:stop])
+    return out

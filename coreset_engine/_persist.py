@@ -1,0 +1,150 @@
+"""Saving and loading trees as HDF5 files.
+
+Layout: root attributes hold the format tag, version and constructor parameters; node rows are
+stored concatenated (``rows/*``) with per-node offsets and metadata (``nodes/*``). Files are
+written to a temporary name in the same folder and renamed, so a failed save never leaves a
+half-written tree and never destroys a previous file of the same name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+import h5py
+import numpy as np
+
+from .methods import NodeStats
+
+FORMAT_TAG = "coreset_engine.CoresetTree"
+FORMAT_VERSION = 1
+
+
+def save_tree(tree, state, path) -> None:
+    from ._tree import Node  # noqa: F401  (documentation: the type we store)
+
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"The folder of the output path {path!r} does not exist.")
+    nodes = state.nodes
+    sizes = np.array([node.indices.size for node in nodes], dtype=np.int64)
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    fd, temporary = tempfile.mkstemp(prefix=".tree-", suffix=".h5.part", dir=folder)
+    os.close(fd)
+    try:
+        with h5py.File(temporary, "w") as handle:
+            handle.attrs["format"] = FORMAT_TAG
+            handle.attrs["version"] = FORMAT_VERSION
+            handle.attrs["params"] = json.dumps(
+                {
+                    "task": tree.task,
+                    "coreset_size": tree.coreset_size,
+                    "chunk_size": tree.chunk_size,
+                    "n_classes": tree.n_classes,
+                    "method": tree.method,
+                    "random_state": tree.random_state,
+                }
+            )
+            for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):
+                handle.attrs[key] = int(getattr(state, key))
+            handle.attrs["dtype"] = state.dtype.str
+            rows = handle.create_group("rows")
+            rows["indices"] = _concat([n.indices for n in nodes], np.int64)
+            rows["X"] = _concat([n.X for n in nodes], state.dtype, (0, state.n_features))
+            rows["y"] = _concat([n.y for n in nodes], np.int64)
+            rows["weights"] = _concat([n.weights for n in nodes], np.float64)
+            meta = handle.create_group("nodes")
+            meta["offsets"] = offsets
+            meta["first_leaf"] = np.array([n.first_leaf for n in nodes], dtype=np.int64)
+            meta["last_leaf"] = np.array([n.last_leaf for n in nodes], dtype=np.int64)
+            meta["height"] = np.array([n.height for n in nodes], dtype=np.int64)
+            meta["children"] = np.array(
+                [n.children if n.children else (-1, -1) for n in nodes], dtype=np.int64
+            ).reshape(-1, 2)
+            meta["spine"] = np.array([n.spine for n in nodes], dtype=np.bool_)
+            meta["n_rows"] = np.array([n.stats.n_rows for n in nodes], dtype=np.int64)
+            meta["gram"] = np.stack([n.stats.gram for n in nodes])
+            meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
+            meta["stack"] = np.array(state.stack, dtype=np.int64)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def _concat(parts, dtype, empty_shape=(0,)):
+    if not parts:
+        return np.empty(empty_shape, dtype=dtype)
+    return np.concatenate(parts).astype(dtype, copy=False)
+
+
+def load_tree(cls, path):
+    from ._tree import Node, TreeState
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"The tree file {path!r} does not exist.")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(
+            f"The file {path!r} is not a saved CoresetTree: it is not a readable HDF5 file "
+            f"({error})."
+        ) from None
+    with handle:
+        if handle.attrs.get("format") != FORMAT_TAG:
+            raise ValueError(
+                f"The file {path!r} is not a saved CoresetTree (no {FORMAT_TAG!r} format tag). "
+                "Save trees with CoresetTree.save."
+            )
+        version = int(handle.attrs.get("version", -1))
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"The tree file {path!r} has format version {version}; this coreset_engine "
+                f"reads version {FORMAT_VERSION}."
+            )
+        try:
+            params = json.loads(handle.attrs["params"])
+            tree = cls(**params)
+            state = TreeState(
+                seed=int(handle.attrs["seed"]),
+                n_features=int(handle.attrs["n_features"]),
+                dtype=np.dtype(handle.attrs["dtype"]),
+                n_classes=int(handle.attrs["n_classes"]),
+                root=int(handle.attrs["root"]),
+                n_rows=int(handle.attrs["n_rows"]),
+                n_leaves=int(handle.attrs["n_leaves"]),
+            )
+            rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
+            meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(f"The tree file {path!r} is damaged: {error!r}.") from None
+    offsets = meta["offsets"]
+    for i in range(offsets.size - 1):
+        part = slice(offsets[i], offsets[i + 1])
+        children = tuple(int(c) for c in meta["children"][i])
+        state.nodes.append(
+            Node(
+                indices=rows["indices"][part],
+                X=rows["X"][part],
+                y=rows["y"][part],
+                weights=rows["weights"][part],
+                stats=NodeStats(
+                    int(meta["n_rows"][i]), meta["gram"][i], meta["class_counts"][i]
+                ),
+                first_leaf=int(meta["first_leaf"][i]),
+                last_leaf=int(meta["last_leaf"][i]),
+                height=int(meta["height"][i]),
+                children=None if children[0] < 0 else children,
+                spine=bool(meta["spine"][i]),
+            )
+        )
+    state.stack = [int(i) for i in meta["stack"]]
+    if not (0 <= state.root < len(state.nodes)) or offsets[-1] != rows["indices"].size:
+        raise ValueError(f"The tree file {path!r} is damaged: node table and rows disagree.")
+    tree._validate_params()
+    tree._state = state
+    return tree

@@ -1,0 +1,98 @@
+"""Shared sampling mechanics: class budgets, inclusion probabilities and the fixed-size draw.
+
+Sampling is without replacement: inclusion probabilities pi_i = min(1, c q_i) summing to the
+budget, drawn by systematic sampling over a random order (exact size, exact pi_i), weights
+w_i / pi_i (Horvitz-Thompson), so weighted sums stay unbiased. Rows with pi_i = 1 keep their weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._kernels import inclusion_probabilities, systematic_select
+
+
+def class_budgets(
+    class_score_totals: np.ndarray, class_sizes: np.ndarray, size: int
+) -> np.ndarray:
+    """Split ``size`` rows among classes: proportional to each class's total score, never
+    below min(rows of the class, ceil(size / (2 * classes present))), never above its rows."""
+    class_sizes = np.asarray(class_sizes, dtype=np.int64)
+    if class_sizes.sum() <= size:
+        return class_sizes.copy()
+    present = class_sizes > 0
+    n_present = int(present.sum())
+    floor = np.minimum(class_sizes, int(np.ceil(size / (2 * max(n_present, 1)))))
+    totals = np.where(present, np.maximum(class_score_totals, 0.0), 0.0)
+    if totals.sum() <= 0:
+        totals = class_sizes.astype(np.float64)
+
+    def allotted(scale: float) -> np.ndarray:
+        return np.clip(scale * totals, floor, class_sizes)
+
+    low, high = 0.0, size / max(totals[present].min(), 1e-300)
+    for _ in range(200):  # bisection on the proportionality constant
+        mid = 0.5 * (low + high)
+        if allotted(mid).sum() < size:
+            low = mid
+        else:
+            high = mid
+    shares = allotted(high)
+    budgets = np.floor(shares).astype(np.int64)
+    remainder = size - int(budgets.sum())
+    if remainder > 0:  # largest remainders first, only where rows are left
+        order = np.argsort(-(shares - budgets), kind="stable")
+        for c in order:
+            if remainder == 0:
+                break
+            if budgets[c] < class_sizes[c]:
+                budgets[c] += 1
+                remainder -= 1
+    elif remainder < 0:
+        order = np.argsort(shares - budgets, kind="stable")
+        for c in order:
+            if remainder == 0:
+                break
+            if budgets[c] > floor[c]:
+                budgets[c] -= 1
+                remainder += 1
+    return budgets
+
+
+def draw(
+    scores: np.ndarray,
+    labels: np.ndarray | None,
+    n_classes: int,
+    size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``size`` rows. Returns (sorted row positions, their inclusion probabilities).
+
+    With ``labels`` given, each class gets its own budget (:func:`class_budgets`); otherwise all
+    rows share one.
+    """
+    n = scores.shape[0]
+    if size >= n:
+        return np.arange(n, dtype=np.int64), np.ones(n)
+    if labels is None:
+        groups = [np.arange(n, dtype=np.int64)]
+        budgets = np.array([size])
+    else:
+        groups = [np.flatnonzero(labels == c) for c in range(n_classes)]
+        totals = np.array([scores[g].sum() for g in groups])
+        sizes = np.array([g.size for g in groups])
+        budgets = class_budgets(totals, sizes, size)
+    picked, probabilities = [], []
+    for rows, budget in zip(groups, budgets):
+        if budget <= 0:
+            continue
+        group_scores = np.ascontiguousarray(scores[rows], dtype=np.float64)
+        pi = inclusion_probabilities(group_scores, int(budget))
+        order = rng.permutation(rows.size)
+        chosen = systematic_select(pi, order, rng.random())
+        picked.append(rows[chosen])
+        probabilities.append(pi[chosen])
+    positions = np.concatenate(picked)
+    pis = np.concatenate(probabilities)
+    order = np.argsort(positions, kind="stable")
+    return positions[order], pis[order]

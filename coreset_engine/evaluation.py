@@ -1,0 +1,65 @@
+"""How coresets are judged: the full-data loss at the coreset's optimum over the full optimum.
+
+The objective is scikit-learn's L2-regularised logistic regression,
+``sum_i w_i * log_loss_i + ||coef||^2 / (2 C)``; the loss ratio of a coreset is the full-data
+objective at the model fitted on the coreset (with its weights) over the full-data objective at
+the model fitted on all rows. It is >= 1 up to solver tolerance, and 1 is perfect.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
+
+
+def fit_logistic(
+    X: np.ndarray,
+    y: np.ndarray,
+    sample_weight: np.ndarray | None = None,
+    *,
+    C: float = 1.0,
+    max_iter: int = 200,
+    tol: float = 1e-8,
+    n_threads: int | None = 1,
+) -> LogisticRegression:
+    """Fit sklearn's LogisticRegression minimising ``C * sum w_i loss_i + ||coef||^2 / 2``.
+
+    Newton-Cholesky (exact second order, cheap for n >> d) reaches the optimum to high accuracy
+    in a few iterations where lbfgs needs hundreds on near-separable data such as KDD Cup '99.
+    Weights are rescaled to mean 1 and C multiplied by their mean: the same optimum, better
+    conditioned.
+    """
+    if sample_weight is None:
+        sample_weight = np.ones(X.shape[0])
+    mean_weight = float(np.mean(sample_weight))
+    model = LogisticRegression(
+        C=C * mean_weight, solver="newton-cholesky", max_iter=max_iter, tol=tol
+    )
+    with threadpool_limits(n_threads):
+        model.fit(X, y, sample_weight=sample_weight / mean_weight)
+    model.C = C  # report the user's regularisation, not the rescaled one
+    return model
+
+
+def logistic_objective(model: LogisticRegression, X: np.ndarray, y: np.ndarray, C: float) -> float:
+    """``sum_i log_loss_i + ||coef||^2 / (2 C)`` of a fitted model on (X, y), unweighted."""
+    scores = model.decision_function(X)
+    class_position = np.searchsorted(model.classes_, y)
+    if scores.ndim == 1:  # binary: log(1 + exp(-/+ score)), computed without overflow
+        data_loss = float(np.logaddexp(0.0, np.where(class_position == 1, -scores, scores)).sum())
+    else:
+        true_scores = scores[np.arange(y.shape[0]), class_position]
+        data_loss = float((np.logaddexp.reduce(scores, axis=1) - true_scores).sum())
+    return data_loss + float(np.sum(model.coef_**2)) / (2.0 * C)
+
+
+def loss_ratio(
+    coreset_model: LogisticRegression,
+    full_objective: float,
+    X: np.ndarray,
+    y: np.ndarray,
+    C: float = 1.0,
+) -> float:
+    """Full-data objective at the coreset's fitted model over the full-data optimum."""
+    return logistic_objective(coreset_model, X, y, C) / full_objective

@@ -1,0 +1,15 @@
+"""Sampling methods. Each is a small module registering one :class:`SamplingMethod`."""
+
+from ._base import NodeStats, SamplingMethod, available_methods, get_method, register_method
+from ._sensitivity import SensitivityMethod
+from ._uniform import UniformMethod
+
+__all__ = [
+    "NodeStats",
+    "SamplingMethod",
+    "SensitivityMethod",
+    "UniformMethod",
+    "available_methods",
+    "get_method",
+    "register_method",
+]

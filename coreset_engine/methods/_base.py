@@ -1,0 +1,79 @@
+"""The interface every sampling method implements, and the registry that names them."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class NodeStats:
+    """Exact statistics of all raw rows a node summarises (additive over children).
+
+    Attributes
+    ----------
+    n_rows : int
+        Raw rows summarised.
+    gram : ndarray (d + 1, d + 1), float64
+        [X, 1]^T [X, 1] over those raw rows.
+    class_counts : ndarray (n_classes,), int64
+        Raw rows of each class.
+    """
+
+    n_rows: int
+    gram: np.ndarray
+    class_counts: np.ndarray
+
+    def __add__(self, other: NodeStats) -> NodeStats:
+        return NodeStats(
+            self.n_rows + other.n_rows,
+            self.gram + other.gram,
+            self.class_counts + other.class_counts,
+        )
+
+
+class SamplingMethod(ABC):
+    """Turns weighted rows into sampling scores.
+
+    A method only scores rows; allocation across classes, inclusion probabilities and the draw
+    itself are shared (``_sampling.py``), so a new method is a short module with one function.
+    Scores must be positive and finite. Inclusion probabilities are proportional to the scores
+    within each class (or over all rows if ``class_aware`` is False).
+    """
+
+    #: Name under which the method is registered.
+    name: str = ""
+    #: Sample each class with its own budget and a floor (protects rare classes).
+    class_aware: bool = True
+
+    @abstractmethod
+    def scores(
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, stats: NodeStats
+    ) -> np.ndarray:
+        """Return a positive score per row of ``X`` (rows carry ``weights``)."""
+
+
+_REGISTRY: dict[str, type[SamplingMethod]] = {}
+
+
+def register_method(cls: type[SamplingMethod]) -> type[SamplingMethod]:
+    """Class decorator: make ``cls`` available as ``CoresetTree(method=cls.name)``."""
+    if not cls.name:
+        raise ValueError(f"The sampling method class {cls.__name__} must set a non-empty 'name'.")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def available_methods() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get_method(name: str, caller: str = "CoresetTree") -> SamplingMethod:
+    if not isinstance(name, str) or name not in _REGISTRY:
+        raise ValueError(
+            f"The 'method' parameter of {caller} must be one of {available_methods()}. "
+            f"Got {name!r} instead."
+        )
+    return _REGISTRY[name]()

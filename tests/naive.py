@@ -1,0 +1,36 @@
+"""Slow, obviously correct NumPy references for the Numba kernels and the linear algebra."""
+
+import numpy as np
+
+
+def scan_finite_and_max(X):
+    finite = np.isfinite(X)
+    bad_rows = np.flatnonzero(~finite.all(axis=1))
+    first_bad = int(bad_rows[0]) if bad_rows.size else -1
+    masked = np.where(finite, np.abs(X.astype(np.float64)), 0.0)
+    return first_bad, masked.max(axis=0)
+
+
+def root_leverage_scores(X):
+    """sqrt of the leverage scores of [X, 1], by an SVD (the textbook definition)."""
+    Z = np.hstack([X.astype(np.float64), np.ones((X.shape[0], 1))])
+    U, s, _ = np.linalg.svd(Z, full_matrices=False)
+    U = U[:, s > s[0] * 1e-12]
+    return np.linalg.norm(U, axis=1)
+
+
+def inclusion_probabilities(scores, m):
+    """pi = min(1, c q) with sum pi = m, by sorting and trying each number of capped rows."""
+    n = scores.size
+    if m >= n:
+        return np.ones(n)
+    order = np.argsort(-scores)
+    sorted_scores = scores[order]
+    for k in range(m + 1):
+        c = (m - k) / sorted_scores[k:].sum()
+        if k == 0 or c * sorted_scores[k - 1] >= 1.0:
+            if c * sorted_scores[k] < 1.0:
+                break
+    pi = np.minimum(1.0, c * scores)
+    pi[order[:k]] = 1.0
+    return pi

@@ -1,0 +1,83 @@
+"""Every kernel against its NumPy reference in tests/naive.py, on random inputs."""
+
+import numpy as np
+import pytest
+
+import naive
+from coreset_engine import _kernels
+from coreset_engine._linalg import gram_with_intercept, leverage_projection, projected_row_norms
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 17, 40_000])
+def test_scan_finite_and_max_matches_reference(dtype, n):
+    rng = np.random.default_rng(n)
+    X = (rng.standard_cauchy(size=(n, 7)) * 100).astype(dtype)
+    first, col_max = _kernels.scan_finite_and_max(X)
+    ref_first, ref_max = naive.scan_finite_and_max(X)
+    assert first == ref_first == -1
+    np.testing.assert_allclose(col_max, ref_max, rtol=1e-7)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_scan_finds_first_bad_row_across_blocks(bad):
+    X = np.ones((50_000, 3))
+    X[33_333, 2] = bad
+    X[45_000, 0] = bad
+    first, _ = _kernels.scan_finite_and_max(X)
+    assert first == naive.scan_finite_and_max(X)[0] == 33_333
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_projected_row_norms_are_root_leverage_scores(dtype):
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(3000, 6)) * [1, 10, 0.1, 5, 1, 1] + 3).astype(dtype)
+    X[:10] *= 50  # a few high-leverage rows
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
+    got = projected_row_norms(X, projection)
+    tolerance = 1e-3 if dtype == np.float32 else 1e-7
+    np.testing.assert_allclose(got, naive.root_leverage_scores(X), rtol=tolerance)
+
+
+def test_leverage_handles_constant_and_duplicate_columns():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(500, 3))
+    X = np.hstack([X, X[:, :1], np.full((500, 1), 7.0), np.zeros((500, 1))])
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
+    got = projected_row_norms(X, projection)
+    np.testing.assert_allclose(got, naive.root_leverage_scores(X), rtol=1e-4)
+
+
+def test_gram_survives_huge_float32_values():
+    X = np.ones((1000, 3), dtype=np.float32)
+    X[:, 1] = np.linspace(-1e30, 1e30, 1000, dtype=np.float32)
+    gram = gram_with_intercept(X, np.abs(X.astype(np.float64)).max(axis=0))
+    assert np.isfinite(gram).all()
+    reference = np.hstack([X, np.ones((1000, 1))]).astype(np.float64)
+    np.testing.assert_allclose(gram, reference.T @ reference, rtol=1e-6)
+    norms = projected_row_norms(X, leverage_projection(gram))
+    assert np.isfinite(norms).all()
+
+
+@pytest.mark.parametrize("m", [1, 10, 199, 200, 500])
+def test_inclusion_probabilities_match_reference(m):
+    rng = np.random.default_rng(m)
+    scores = rng.pareto(1.2, size=300) + 1e-3  # heavy tail: many rows get capped
+    pi = _kernels.inclusion_probabilities(scores, m)
+    np.testing.assert_allclose(pi, naive.inclusion_probabilities(scores, m), rtol=1e-10)
+    assert np.isclose(pi.sum(), min(m, 300))
+    assert (pi <= 1).all() and (pi > 0).all()
+
+
+def test_systematic_select_has_exact_size_and_inclusion_probabilities():
+    rng = np.random.default_rng(3)
+    pi = _kernels.inclusion_probabilities(rng.pareto(1.5, size=40) + 0.05, 12)
+    counts = np.zeros(40)
+    trials = 20_000
+    for _ in range(trials):
+        chosen = _kernels.systematic_select(pi, rng.permutation(40), rng.random())
+        assert chosen.size == 12 and np.unique(chosen).size == 12
+        counts[chosen] += 1
+    # each row's empirical frequency is within 5 binomial standard errors of pi
+    standard_error = np.sqrt(pi * (1 - pi) / trials) + 1e-12
+    assert (np.abs(counts / trials - pi) <= 5 * standard_error + 1e-9).all()

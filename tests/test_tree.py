@@ -1,0 +1,195 @@
+"""CoresetTree behaviour: levels, appends, files, persistence, determinism, quality."""
+
+import os
+
+import h5py
+import numpy as np
+import pytest
+
+from coreset_engine import CoresetTree, sample_coreset
+from coreset_engine.datasets import write_hdf5
+from coreset_engine.evaluation import fit_logistic, logistic_objective, loss_ratio
+
+
+def _data(n=20_000, d=5, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_t(df=4, size=(n, d)) * np.arange(1, d + 1)).astype(dtype)
+    logits = X @ np.linspace(0.8, -0.5, d) - 1.0
+    y = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(np.int64)
+    return X, y
+
+
+def _same_tree(a: CoresetTree, b: CoresetTree) -> None:
+    assert a.depth_ == b.depth_ and a.n_samples_ == b.n_samples_
+    for level in range(a.depth_ + 1):
+        ca, cb = a.get_coreset(level), b.get_coreset(level)
+        np.testing.assert_array_equal(ca.indices, cb.indices)
+        np.testing.assert_array_equal(ca.X, cb.X)
+        np.testing.assert_array_equal(ca.y, cb.y)
+        assert ca.weights.tobytes() == cb.weights.tobytes()
+
+
+def test_levels_grow_and_keep_total_weight():
+    X, y = _data()
+    tree = CoresetTree(coreset_size=1000, chunk_size=2500, random_state=0).build(X, y)
+    assert tree.n_leaves_ == 8 and tree.depth_ == 3
+    sizes = [len(tree.get_coreset(level)) for level in range(tree.depth_ + 1)]
+    assert sizes == [1000, 2000, 4000, 8000]
+    for level in range(tree.depth_ + 1):
+        cs = tree.get_coreset(level)
+        assert abs(cs.weights.sum() / X.shape[0] - 1) < 0.05
+        np.testing.assert_array_equal(cs.X, X[cs.indices])
+    with pytest.raises(ValueError, match="'level'.*0..3.*Got 4"):
+        tree.get_coreset(4)
+
+
+def test_uneven_leaf_count_levels_cover_all_leaves():
+    X, y = _data(n=11_000)
+    tree = CoresetTree(coreset_size=400, chunk_size=2000, random_state=0).build(X, y)
+    assert tree.n_leaves_ == 6
+    deepest = tree.get_coreset(tree.depth_)
+    assert deepest.indices.max() >= 10_000  # the short last leaf is represented
+    assert abs(deepest.weights.sum() / 11_000 - 1) < 0.05
+
+
+def test_partial_build_continues_the_same_tree():
+    X, y = _data()
+    whole = CoresetTree(coreset_size=500, chunk_size=3000, random_state=3).build(X, y)
+    parts = CoresetTree(coreset_size=500, chunk_size=3000, random_state=3).build(X[:9000], y[:9000])
+    parts.partial_build(X[9000:15000], y[9000:15000]).partial_build(X[15000:], y[15000:])
+    _same_tree(whole, parts)
+
+
+def test_failed_partial_build_leaves_tree_unchanged():
+    X, y = _data(n=6000)
+    tree = CoresetTree(coreset_size=300, chunk_size=1000, random_state=0).build(X, y)
+    before = tree.get_coreset()
+    bad = X[:2000].copy()
+    bad[1500, 2] = np.nan
+    with pytest.raises(ValueError, match="row 7500"):
+        tree.partial_build(bad, y[:2000])
+    with pytest.raises(ValueError, match="n_classes-1|0..1"):
+        tree.partial_build(X[:10], np.full(10, 2))
+    assert tree.n_samples_ == 6000
+    np.testing.assert_array_equal(tree.get_coreset().indices, before.indices)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_build_from_file_equals_in_memory_build(tmp_path, dtype):
+    X, y = _data(dtype=dtype)
+    path = tmp_path / "data.h5"
+    write_hdf5(path, X, y, dtype=dtype, chunk_rows=700)
+    from_file = CoresetTree(coreset_size=800, chunk_size=3000, random_state=5)
+    from_file.build_from_file(path, x="X", y="y")
+    in_memory = CoresetTree(coreset_size=800, chunk_size=3000, random_state=5).build(X, y)
+    _same_tree(from_file, in_memory)
+    assert from_file.get_coreset().X.dtype == dtype
+
+
+def test_save_and_load_round_trip_and_continue(tmp_path):
+    X, y = _data()
+    tree = CoresetTree(coreset_size=700, chunk_size=4000, random_state=2).build(X[:12000], y[:12000])
+    tree.save(tmp_path / "tree.h5")
+    loaded = CoresetTree.load(tmp_path / "tree.h5")
+    _same_tree(tree, loaded)
+    assert loaded.get_params() == tree.get_params()
+    tree.partial_build(X[12000:], y[12000:])
+    loaded.partial_build(X[12000:], y[12000:])
+    _same_tree(tree, loaded)
+    assert [p.name for p in tmp_path.iterdir()] == ["tree.h5"]  # no temporary files left
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
+    X, y = _data(n=3000)
+    tree = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0).build(X, y)
+    path = tmp_path / "tree.h5"
+    tree.save(path)
+    original = path.read_bytes()
+    from coreset_engine import _persist
+
+    def broken_concat(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_persist, "_concat", broken_concat)
+    with pytest.raises(OSError, match="disk full"):
+        tree.save(path)
+    assert path.read_bytes() == original
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tree.h5"]
+
+
+def test_rare_class_is_never_lost():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20_000, 4))
+    y = np.zeros(20_000, dtype=np.int64)
+    y[rng.choice(20_000, 15, replace=False)] = 1
+    for seed in range(3):
+        tree = CoresetTree(coreset_size=500, chunk_size=5000, random_state=seed).build(X, y)
+        for level in range(tree.depth_ + 1):
+            assert np.sum(tree.get_coreset(level).y == 1) == 15
+
+
+def test_multiclass_allocation_keeps_every_class():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(30_000, 3))
+    y = rng.choice(5, size=30_000, p=[0.6, 0.3, 0.08, 0.019, 0.001])
+    tree = CoresetTree(coreset_size=600, chunk_size=10_000, n_classes=5, random_state=0)
+    cs = tree.build(X, y).get_coreset()
+    counts = np.bincount(cs.y, minlength=5)
+    assert (counts > 0).all() and counts.sum() == 600
+    per_class_weight = np.bincount(cs.y, weights=cs.weights, minlength=5)
+    np.testing.assert_allclose(per_class_weight, np.bincount(y, minlength=5), rtol=0.25)
+    assert tree.n_classes_ == 5
+
+
+def test_huge_values_do_not_produce_nan_weights():
+    X, y = _data(n=5000, dtype=np.float32)
+    X[:, 1] *= np.float32(1e30)
+    cs = CoresetTree(coreset_size=300, chunk_size=2000, random_state=0).build(X, y).get_coreset()
+    assert np.isfinite(cs.weights).all() and (cs.weights > 0).all()
+
+
+def test_sensitivity_beats_uniform_and_root_stays_close_to_one_shot():
+    X, y = _data(n=60_000, d=6)
+    X[:30] *= 40  # influential outliers that uniform sampling misses
+    full_objective = logistic_objective(fit_logistic(X, y), X, y, 1.0)
+
+    def median_ratio(method, chunk_size):
+        ratios = []
+        for seed in range(5):
+            tree = CoresetTree(coreset_size=600, chunk_size=chunk_size, method=method,
+                               random_state=seed)  # fmt: skip
+            cs = tree.build(X, y).get_coreset()
+            ratios.append(loss_ratio(fit_logistic(cs.X, cs.y, cs.weights), full_objective, X, y))
+        return float(np.median(ratios))
+
+    one_shot = median_ratio("sensitivity", 60_000)
+    tree_root = median_ratio("sensitivity", 7_500)
+    uniform = median_ratio("uniform", 60_000)
+    assert one_shot < uniform
+    assert tree_root - 1 < 1.5 * (one_shot - 1) + 0.002
+
+
+def test_sample_coreset_is_a_one_leaf_tree():
+    X, y = _data(n=5000)
+    cs = sample_coreset(X, y, 400, random_state=4)
+    tree = CoresetTree(coreset_size=400, chunk_size=5000, random_state=4).build(X, y)
+    np.testing.assert_array_equal(cs.indices, tree.get_coreset().indices)
+
+
+def test_pandas_input():
+    pd = pytest.importorskip("pandas")
+    X, y = _data(n=3000)
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    a = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0).build(frame, pd.Series(y))
+    b = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0).build(X, y)
+    _same_tree(a, b)
+
+
+def test_progress_bar_and_build_seconds(tmp_path, capsys):
+    X, y = _data(n=4000, dtype=np.float32)
+    write_hdf5(tmp_path / "d.h5", X, y)
+    tree = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0)
+    tree.build_from_file(tmp_path / "d.h5", progress=True)
+    assert "rows" in capsys.readouterr().err
+    assert tree.build_seconds_ > 0
+    assert os.path.exists(tmp_path / "d.h5")
