@@ -136,3 +136,60 @@ def systematic_select(pi, order, start):
             count += 1
         t -= 1
     return out
+
+
+@njit(parallel=True, cache=True)
+def row_hashes(words, labels):
+    """64-bit hash of each row's bit pattern and label (FNV-1a over words, splitmix64 finish)."""
+    n, k = words.shape
+    out = np.empty(n, dtype=np.uint64)
+    prime = np.uint64(0x100000001B3)
+    for i in prange(n):
+        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(labels[i])
+        for j in range(k):
+            h = (h ^ np.uint64(words[i, j])) * prime
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+        out[i] = h
+    return out
+
+
+@njit(cache=True)
+def group_identical_rows(words, labels, hashes):
+    """Group rows with identical bits and label. Returns (first row of each group, in row order;
+    group of every row). Open-addressing hash table; equal hashes are confirmed word by word."""
+    n, k = words.shape
+    size = 1
+    while size < 2 * n:
+        size *= 2
+    mask = np.uint64(size - 1)
+    table = np.full(size, -1, dtype=np.int64)  # group id stored in the slot
+    first = np.empty(n, dtype=np.int64)
+    group_of = np.empty(n, dtype=np.int64)
+    n_groups = 0
+    for i in range(n):
+        h = hashes[i]
+        slot = h & mask
+        while True:
+            g = table[slot]
+            if g < 0:
+                table[slot] = n_groups
+                first[n_groups] = i
+                group_of[i] = n_groups
+                n_groups += 1
+                break
+            j = first[g]
+            if hashes[j] == h and labels[j] == labels[i]:
+                same = True
+                for c in range(k):
+                    if words[i, c] != words[j, c]:
+                        same = False
+                        break
+                if same:
+                    group_of[i] = g
+                    break
+            slot = (slot + np.uint64(1)) & mask
+    return first[:n_groups].copy(), group_of

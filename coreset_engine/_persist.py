@@ -44,6 +44,7 @@ def save_tree(tree, state, path) -> None:
                     "chunk_size": tree.chunk_size,
                     "n_classes": tree.n_classes,
                     "method": tree.method,
+                    "deduplicate": bool(tree.deduplicate),
                     "random_state": tree.random_state,
                 }
             )

@@ -20,6 +20,7 @@ import numpy as np
 from sklearn.base import BaseEstimator
 
 from ._coreset import Coreset
+from ._dedup import merge_duplicates
 from ._kernels import scan_finite_and_max
 from ._linalg import gram_with_intercept
 from ._sampling import draw
@@ -90,6 +91,10 @@ class CoresetTree(BaseEstimator):
     method : str
         Sampling method, one of :func:`coreset_engine.available_methods`: ``"sensitivity"``
         (default) or ``"uniform"``.
+    deduplicate : bool
+        Merge identical (x, y) rows into one row carrying their summed weight before sampling,
+        in every leaf and merge. Lossless (the weighted loss is unchanged), and on data with
+        repeated rows it frees the sample for informative rows. Costs a hashing pass.
     random_state : int or None
         Seed. The same seed and data give the same tree, bit for bit.
 
@@ -127,6 +132,7 @@ class CoresetTree(BaseEstimator):
         chunk_size: int = 1_000_000,
         n_classes: int | None = None,
         method: str = "sensitivity",
+        deduplicate: bool = True,
         random_state: int | None = None,
     ):
         self.task = task
@@ -134,6 +140,7 @@ class CoresetTree(BaseEstimator):
         self.chunk_size = chunk_size
         self.n_classes = n_classes
         self.method = method
+        self.deduplicate = deduplicate
         self.random_state = random_state
 
     # ----------------------------------------------------------------- parameters and state
@@ -150,6 +157,11 @@ class CoresetTree(BaseEstimator):
             check_int(self.n_classes, "n_classes", caller, minimum=2)
         if self.random_state is not None:
             check_int(self.random_state, "random_state", caller, minimum=0)
+        if not isinstance(self.deduplicate, (bool, np.bool_)):
+            raise ValueError(
+                f"The 'deduplicate' parameter of {caller} must be a bool. "
+                f"Got {self.deduplicate!r} instead."
+            )
         self._method = get_method(self.method, caller)
 
     def _new_state(self, n_features: int, dtype: np.dtype, n_classes: int) -> TreeState:
@@ -314,6 +326,11 @@ class CoresetTree(BaseEstimator):
         children, spine,
     ) -> Node:  # fmt: skip
         """Sample ``coreset_size`` of the given weighted rows (all of them if they fit)."""
+        if self.deduplicate:
+            keep, summed = merge_duplicates(X, labels, weights)
+            if keep is not None:
+                X, labels, weights = X[keep], labels[keep], summed
+                indices = indices + keep if isinstance(indices, int) else indices[keep]
         if X.shape[0] <= self.coreset_size:
             positions = np.arange(X.shape[0])
             new_weights = weights.copy()
@@ -327,7 +344,7 @@ class CoresetTree(BaseEstimator):
             )
             new_weights = weights[positions] / probabilities
         if isinstance(indices, int):
-            row_numbers = indices + positions.astype(np.int64)
+            row_numbers = indices + positions
         else:
             row_numbers = indices[positions]
         return Node(

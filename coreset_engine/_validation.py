@@ -70,7 +70,7 @@ def labels_to_int(y: np.ndarray, name: str = "y", row_offset: int = 0) -> np.nda
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{name} must hold integer class labels 0..n_classes-1. "
-                f"Got {y[row]!r} in row {row_offset + row}."
+                f"Got {y[row].item()!r} in row {row_offset + row}."
             )
     labels = y.astype(np.int64)
     if labels.size and labels.min() < 0:

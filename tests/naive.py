@@ -34,3 +34,12 @@ def inclusion_probabilities(scores, m):
     pi = np.minimum(1.0, c * scores)
     pi[order[:k]] = 1.0
     return pi
+
+
+def merge_duplicates(X, labels, weights):
+    """First occurrence of each distinct (row, label) and the summed weights, via np.unique."""
+    keyed = np.hstack([X.astype(np.float64), labels[:, None].astype(np.float64)])
+    _, first, group_of = np.unique(keyed, axis=0, return_index=True, return_inverse=True)
+    summed = np.bincount(group_of.ravel(), weights=weights)
+    order = np.argsort(first)
+    return first[order], summed[order]

@@ -81,3 +81,19 @@ def test_systematic_select_has_exact_size_and_inclusion_probabilities():
     # each row's empirical frequency is within 5 binomial standard errors of pi
     standard_error = np.sqrt(pi * (1 - pi) / trials) + 1e-12
     assert (np.abs(counts / trials - pi) <= 5 * standard_error + 1e-9).all()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_merge_duplicates_matches_reference(dtype):
+    from coreset_engine._dedup import merge_duplicates
+
+    rng = np.random.default_rng(5)
+    X = rng.integers(0, 3, size=(5000, 3)).astype(dtype)  # 27 distinct rows, many repeats
+    labels = rng.integers(0, 2, size=5000)
+    weights = rng.random(5000) + 0.5
+    first, summed = merge_duplicates(X, labels, weights)
+    ref_first, ref_summed = naive.merge_duplicates(X, labels, weights)
+    np.testing.assert_array_equal(first, ref_first)
+    np.testing.assert_allclose(summed, ref_summed, rtol=1e-12)
+    distinct = rng.normal(size=(300, 4)).astype(dtype)
+    assert merge_duplicates(distinct, np.zeros(300, dtype=np.int64), None)[0] is None

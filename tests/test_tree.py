@@ -193,3 +193,18 @@ def test_progress_bar_and_build_seconds(tmp_path, capsys):
     assert "rows" in capsys.readouterr().err
     assert tree.build_seconds_ > 0
     assert os.path.exists(tmp_path / "d.h5")
+
+
+def test_duplicate_rows_are_merged_losslessly():
+    rng = np.random.default_rng(0)
+    distinct = rng.normal(size=(50, 3))
+    X = distinct[rng.integers(0, 50, size=8000)]
+    y = (X[:, 0] > 0).astype(np.int64)
+    tree = CoresetTree(coreset_size=100, chunk_size=3000, random_state=0).build(X, y)
+    cs = tree.get_coreset()
+    assert len(cs) == 50  # every distinct row fits: the coreset is exact
+    assert cs.weights.sum() == pytest.approx(8000)
+    counts = np.array([np.sum(np.all(X == row, axis=1)) for row in cs.X])
+    np.testing.assert_allclose(cs.weights, counts)
+    plain = CoresetTree(coreset_size=100, chunk_size=3000, deduplicate=False, random_state=0)
+    assert len(plain.build(X, y).get_coreset()) == 100
