@@ -15,6 +15,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from ._pilot import Pilot
 from .methods import NodeStats
 
 FORMAT_TAG = "coreset_engine.CoresetTree"
@@ -69,6 +70,11 @@ def save_tree(tree, state, path) -> None:
             meta["gram"] = np.stack([n.stats.gram for n in nodes])
             meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
             meta["stack"] = np.array(state.stack, dtype=np.int64)
+            if state.pilot is not None:
+                pilot = handle.create_group("pilot")
+                pilot["coef"] = state.pilot.coef
+                pilot["intercept"] = state.pilot.intercept
+                pilot["classes"] = state.pilot.classes
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -121,6 +127,9 @@ def load_tree(cls, path):
             )
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}
+            if "pilot" in handle:
+                state.pilot = Pilot(*(handle["pilot"][key][()] for key in
+                                      ("coef", "intercept", "classes")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"The tree file {path!r} is damaged: {error!r}.") from None
     offsets = meta["offsets"]

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator
 
 from ._coreset import Coreset
 from ._dedup import merge_duplicates
+from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._kernels import scan_finite_and_max
 from ._linalg import gram_with_intercept
 from ._sampling import draw
@@ -65,12 +66,13 @@ class TreeState:
     root: int = -1
     n_rows: int = 0
     n_leaves: int = 0
+    pilot: Pilot | None = None
 
     def copy_without_spine(self) -> TreeState:
         kept = [node for node in self.nodes if not node.spine]
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
-            kept, list(self.stack), -1, self.n_rows, self.n_leaves,
+            kept, list(self.stack), -1, self.n_rows, self.n_leaves, self.pilot,
         )  # fmt: skip
 
 
@@ -90,7 +92,8 @@ class CoresetTree(BaseEstimator):
         (``build_from_file`` scans the label dataset once; it is small).
     method : str
         Sampling method, one of :func:`coreset_engine.available_methods`: ``"sensitivity"``
-        (default) or ``"uniform"``.
+        (default: square-root leverage made loss-aware by a pilot fit), ``"l2s"`` (square-root
+        leverage alone) or ``"uniform"``.
     deduplicate : bool
         Merge identical (x, y) rows into one row carrying their summed weight before sampling,
         in every leaf and merge. Lossless (the weighted loss is unchanged), and on data with
@@ -284,6 +287,14 @@ class CoresetTree(BaseEstimator):
         node = self._reduce(
             state, X, labels, np.ones(X.shape[0]), offset, stats, leaf, leaf, 0, None, False
         )
+        if self._method.uses_pilot and state.pilot is None and X.shape[0] > self.coreset_size:
+            # No pilot yet (first leaf): fit one on this leaf's leverage sample, sample again.
+            state.pilot = fit_pilot(node.X, node.y, node.weights)
+            if state.pilot is not None:
+                node = self._reduce(
+                    state, X, labels, np.ones(X.shape[0]), offset, stats, leaf, leaf, 0, None,
+                    False,
+                )  # fmt: skip
         state.nodes.append(node)
         state.stack.append(len(state.nodes) - 1)
         state.n_rows += X.shape[0]
@@ -297,6 +308,26 @@ class CoresetTree(BaseEstimator):
             del state.stack[-2:]
             state.nodes.append(parent)
             state.stack.append(len(state.nodes) - 1)
+        if self._method.uses_pilot and _refresh_pilot_after(state.n_leaves):
+            self._refresh_pilot(state)
+
+    def _refresh_pilot(self, state: TreeState) -> None:
+        """Refit the pilot on the coreset of all rows so far (after leaves 2, 4, 8, ...: a
+        logarithmic number of small fits, and every pilot sees the data in proportion)."""
+        nodes = [state.nodes[i] for i in state.stack]
+        X = np.concatenate([n.X for n in nodes])
+        labels = np.concatenate([n.y for n in nodes])
+        weights = np.concatenate([n.weights for n in nodes])
+        if X.shape[0] > PILOT_ROWS:
+            rng = np.random.default_rng(
+                np.random.SeedSequence(state.seed, spawn_key=(state.n_leaves, 1 << 40))
+            )
+            positions, probabilities = draw(weights, None, state.n_classes, PILOT_ROWS, rng)
+            X, labels = X[positions], labels[positions]
+            weights = weights[positions] / probabilities
+        pilot = fit_pilot(X, labels, weights)
+        if pilot is not None:
+            state.pilot = pilot
 
     def _finalize(self, state: TreeState) -> None:
         current = state.stack[-1]
@@ -335,7 +366,7 @@ class CoresetTree(BaseEstimator):
             positions = np.arange(X.shape[0])
             new_weights = weights.copy()
         else:
-            scores = self._method.scores(X, labels, weights, stats)
+            scores = self._method.scores(X, labels, weights, stats, state.pilot)
             key = (first_leaf, last_leaf, height, int(spine))
             rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=key))
             group_labels = labels if self._method.class_aware else None
@@ -443,6 +474,10 @@ class CoresetTree(BaseEstimator):
         from ._persist import load_tree
 
         return load_tree(cls, path)
+
+
+def _refresh_pilot_after(n_leaves: int) -> bool:
+    return n_leaves >= 2 and not (n_leaves & (n_leaves - 1))
 
 
 def _progress_bar(total: int, enabled: bool, label: str):

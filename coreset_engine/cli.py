@@ -77,3 +77,20 @@ def _register_optional_commands() -> None:
 
 
 _register_optional_commands()
+
+
+@main.command()
+@click.option("--size", default=10_000, show_default=True, help="Rows in the coreset.")
+@click.option("--chunk-size", default=100_000, show_default=True, help="Rows per leaf.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+              help="Folder with kddcup99_10pct/ (default: the repository's data/).")  # fmt: skip
+def demo(size, chunk_size, seed, data_dir):
+    """Full data vs coreset vs uniform sample on KDD Cup '99: time, chosen C, test AUC."""
+    from .demo import format_table, run_demo
+
+    started = time.perf_counter()
+    table = run_demo(size=size, chunk_size=chunk_size, seed=seed, data_dir=data_dir,
+                     echo=click.echo)  # fmt: skip
+    click.echo(format_table(table))
+    click.echo(f"demo finished in {time.perf_counter() - started:.0f} s")

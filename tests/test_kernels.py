@@ -97,3 +97,23 @@ def test_merge_duplicates_matches_reference(dtype):
     np.testing.assert_allclose(summed, ref_summed, rtol=1e-12)
     distinct = rng.normal(size=(300, 4)).astype(dtype)
     assert merge_duplicates(distinct, np.zeros(300, dtype=np.int64), None)[0] is None
+
+
+def test_pilot_miss_probability_matches_sklearn():
+    from sklearn.linear_model import LogisticRegression
+
+    from coreset_engine._pilot import fit_pilot
+
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2000, 3))
+    for n_classes in (2, 4):
+        labels = rng.integers(0, n_classes, size=2000)
+        X_shifted = X + labels[:, None] * 0.7
+        pilot = fit_pilot(X_shifted, labels, np.full(2000, 3.0))
+        model = LogisticRegression(C=3.0, solver="newton-cholesky", tol=1e-4, max_iter=50)
+        model.fit(X_shifted, labels)
+        expected = 1 - model.predict_proba(X_shifted)[np.arange(2000), labels]
+        np.testing.assert_allclose(pilot.miss_probability(X_shifted, labels), expected, atol=1e-6)
+    unseen = pilot.miss_probability(X[:5], np.full(5, 9))
+    np.testing.assert_array_equal(unseen, np.ones(5))  # a class the pilot never saw
+    assert fit_pilot(X, np.zeros(2000, dtype=np.int64), np.ones(2000)) is None

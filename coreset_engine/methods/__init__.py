@@ -1,11 +1,12 @@
 """Sampling methods. Each is a small module registering one :class:`SamplingMethod`."""
 
 from ._base import NodeStats, SamplingMethod, available_methods, get_method, register_method
-from ._sensitivity import SensitivityMethod
+from ._sensitivity import RootLeverageMethod, SensitivityMethod
 from ._uniform import UniformMethod
 
 __all__ = [
     "NodeStats",
+    "RootLeverageMethod",
     "SamplingMethod",
     "SensitivityMethod",
     "UniformMethod",

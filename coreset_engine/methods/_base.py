@@ -47,12 +47,15 @@ class SamplingMethod(ABC):
     name: str = ""
     #: Sample each class with its own budget and a floor (protects rare classes).
     class_aware: bool = True
+    #: The tree fits a pilot model (``coreset_engine._pilot``) and passes it to ``scores``.
+    uses_pilot: bool = False
 
     @abstractmethod
     def scores(
-        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, stats: NodeStats
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, stats: NodeStats, pilot=None
     ) -> np.ndarray:
-        """Return a positive score per row of ``X`` (rows carry ``weights``)."""
+        """Return a positive score per row of ``X`` (rows carry ``weights``). ``pilot`` is a
+        fitted :class:`coreset_engine._pilot.Pilot` or None (not yet available)."""
 
 
 _REGISTRY: dict[str, type[SamplingMethod]] = {}

@@ -1,10 +1,15 @@
-"""Sensitivity sampling for logistic regression from square-root leverage scores.
+"""Sensitivity sampling for logistic regression.
 
-Munteanu, Schwiegelshohn, Sohler, Woodruff (NeurIPS 2018) and Munteanu, Omlor, Woodruff (ICML
-2021) bound the sensitivity of row i of the logistic loss by mu * (||u_i|| + 1/n), u_i the row of
-an orthonormal basis of Z = diag(+-1)[X, 1]. A weighted row (weight w, standing for w raw rows) is
-scored as w times that bound, with leverage taken against the exact Gram matrix of all raw rows
-the node summarises, so scores of a merged node are as tight as those of a one-shot pass.
+``l2s``: square-root leverage (Munteanu, Schwiegelshohn, Sohler, Woodruff, NeurIPS 2018;
+Munteanu, Omlor, Woodruff, ICML 2021) bounds the sensitivity of row i by mu * (||u_i|| + 1/n),
+u_i the row of an orthonormal basis of Z = diag(+-1)[X, 1]. A weighted row (weight w, standing
+for w raw rows) scores w times that bound, with leverage taken against the exact Gram matrix of
+all raw rows the node summarises, so a merged node's scores are as tight as a one-shot pass's.
+
+``sensitivity`` (default): the same bound made loss-aware by a pilot model, as in OSMAC (Wang,
+Zhu, Ma, JASA 2018): times (floor + 1 - p_pilot(y_i | x_i)). Rows the pilot already classifies
+confidently contribute little loss or gradient near the optimum; on KDD Cup '99 this cut the
+loss ratio at 10,000 rows from 1.08 to 1.004 (``benchmarks/bench_engine.py``).
 """
 
 from __future__ import annotations
@@ -14,15 +19,36 @@ import numpy as np
 from .._linalg import leverage_projection, projected_row_norms
 from ._base import NodeStats, SamplingMethod, register_method
 
+#: Share of a row's leverage score it keeps however confident the pilot is. Keeps the coreset
+#: valid for parameters far from the pilot's (other C values, other penalties).
+PILOT_FLOOR = 0.1
+
+
+def root_leverage_bound(X, weights, stats: NodeStats) -> np.ndarray:
+    """w_i * (sqrt(leverage_i) + 1/n) against the node's exact Gram matrix."""
+    root_leverage = projected_row_norms(X, leverage_projection(stats.gram))
+    return weights * (root_leverage + 1.0 / stats.n_rows)
+
+
+@register_method
+class RootLeverageMethod(SamplingMethod):
+    """Square-root-leverage sensitivity bound plus a uniform term, class-aware."""
+
+    name = "l2s"
+
+    def scores(self, X, y, weights, stats: NodeStats, pilot=None) -> np.ndarray:
+        return root_leverage_bound(X, weights, stats)
+
 
 @register_method
 class SensitivityMethod(SamplingMethod):
-    """Square-root-leverage sensitivity bound plus a uniform term, class-aware."""
+    """Square-root-leverage bound times a pilot model's miss probability (plus a floor)."""
 
     name = "sensitivity"
-    class_aware = True
+    uses_pilot = True
 
-    def scores(self, X, y, weights, stats: NodeStats) -> np.ndarray:
-        projection = leverage_projection(stats.gram)
-        root_leverage = projected_row_norms(X, projection)
-        return weights * (root_leverage + 1.0 / stats.n_rows)
+    def scores(self, X, y, weights, stats: NodeStats, pilot=None) -> np.ndarray:
+        bound = root_leverage_bound(X, weights, stats)
+        if pilot is None:
+            return bound
+        return bound * (PILOT_FLOOR + pilot.miss_probability(X, y))

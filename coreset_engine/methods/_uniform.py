@@ -18,5 +18,5 @@ class UniformMethod(SamplingMethod):
     name = "uniform"
     class_aware = False
 
-    def scores(self, X, y, weights, stats: NodeStats) -> np.ndarray:
+    def scores(self, X, y, weights, stats: NodeStats, pilot=None) -> np.ndarray:
         return np.asarray(weights, dtype=np.float64)

@@ -1,0 +1,109 @@
+"""Building a tree from a large HDF5 file vs plainly reading it, side by side in one run.
+
+    python -m benchmarks.bench_scale --rows 10000000            # 10M x 54 float32, 7 classes
+    python -m benchmarks.bench_scale --rows 46000000 --path /tmp/big.h5
+
+Each build runs in a fresh subprocess so its peak RSS is its own. "cold" drops the file from the
+page cache first (posix_fadvise DONTNEED); "warm" reads it from the page cache, where a plain
+read is a memcpy. Times are ratios to the plain chunked read measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+CHILD = r"""
+import json, resource, sys, time
+from coreset_engine import CoresetTree
+path, size, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+CoresetTree(coreset_size=100, chunk_size=1000).build_from_file(path)  # compile outside the timer
+import gc; gc.collect()
+started = time.perf_counter()
+tree = CoresetTree(coreset_size=size, chunk_size=chunk, random_state=0).build_from_file(path)
+seconds = time.perf_counter() - started
+print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "root_rows": len(tree.get_coreset()), "depth": tree.depth_}))
+"""
+
+
+def drop_from_page_cache(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    finally:
+        os.close(fd)
+
+
+def plain_read_seconds(path: str, chunk: int) -> float:
+    started = time.perf_counter()
+    with h5py.File(path, "r") as handle:
+        X, y = handle["X"], handle["y"]
+        buffer = np.empty((chunk, X.shape[1]), dtype=X.dtype)
+        for start in range(0, X.shape[0], chunk):
+            stop = min(X.shape[0], start + chunk)
+            X.read_direct(buffer[: stop - start], source_sel=np.s_[start:stop])
+            y[start:stop]
+    return time.perf_counter() - started
+
+
+def build_in_child(path: str, size: int, chunk: int) -> dict:
+    output = subprocess.run([sys.executable, "-c", CHILD, path, str(size), str(chunk)],
+                            check=True, capture_output=True, text=True).stdout  # fmt: skip
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--path", default=None, help="Default: /tmp/coreset_synthetic_<rows>.h5")
+    parser.add_argument("--size", type=int, default=20_000)
+    parser.add_argument("--chunk", type=int, default=1_000_000)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args(argv)
+    path = args.path or f"/tmp/coreset_synthetic_{args.rows}.h5"
+    if not os.path.exists(path):
+        from coreset_engine.synthetic import make_synthetic_hdf5
+
+        print(f"writing {path} ...", flush=True)
+        make_synthetic_hdf5(path, args.rows)
+    with h5py.File(path, "r") as handle:
+        n, d = handle["X"].shape
+        dtype = handle["X"].dtype
+    gigabytes = os.path.getsize(path) / 1e9
+    results = {"rows": n, "features": d, "dtype": str(dtype), "file_gb": gigabytes}
+    for cache in ("cold", "warm"):
+        if cache == "cold":
+            drop_from_page_cache(path)
+        else:
+            plain_read_seconds(path, args.chunk)  # make sure it is cached
+        read = plain_read_seconds(path, args.chunk)
+        if cache == "cold":
+            drop_from_page_cache(path)
+        build = build_in_child(path, args.size, args.chunk)
+        results[cache] = {"read_seconds": read, **build, "ratio": build["seconds"] / read,
+                          "rows_per_second": n / build["seconds"]}  # fmt: skip
+    print(f"{n:,} x {d} {dtype}, {gigabytes:.2f} GB, coreset_size {args.size:,}, "
+          f"chunk {args.chunk:,}")  # fmt: skip
+    print(f"{'cache':<6} {'plain read s':>12} {'build s':>9} {'build/read':>10} "
+          f"{'rows/s':>12} {'peak RSS MB':>12}")  # fmt: skip
+    for cache in ("cold", "warm"):
+        r = results[cache]
+        print(f"{cache:<6} {r['read_seconds']:>12.2f} {r['seconds']:>9.2f} {r['ratio']:>10.2f} "
+              f"{r['rows_per_second']:>12,.0f} {r['peak_rss_mb']:>12,.0f}")  # fmt: skip
+    if args.out:
+        with open(args.out, "w") as handle:
+            json.dump(results, handle, indent=1)
+    return results
+
+
+if __name__ == "__main__":
+    main()
