@@ -284,17 +284,15 @@ class CoresetTree(BaseEstimator):
             np.bincount(labels, minlength=state.n_classes).astype(np.int64),
         )
         leaf = state.n_leaves
-        node = self._reduce(
-            state, X, labels, np.ones(X.shape[0]), offset, stats, leaf, leaf, 0, None, False
-        )
-        if self._method.uses_pilot and state.pilot is None and X.shape[0] > self.coreset_size:
-            # No pilot yet (first leaf): fit one on this leaf's leverage sample, sample again.
-            state.pilot = fit_pilot(node.X, node.y, node.weights)
-            if state.pilot is not None:
-                node = self._reduce(
-                    state, X, labels, np.ones(X.shape[0]), offset, stats, leaf, leaf, 0, None,
-                    False,
-                )  # fmt: skip
+        ones = np.ones(X.shape[0])
+        needs_pilot = self._method.uses_pilot and state.pilot is None
+        if needs_pilot and X.shape[0] > self.coreset_size:
+            # No pilot yet (first leaf): fit one on a leverage sample drawn with its own random
+            # stream, so the final draw below is independent of the pilot.
+            first = self._reduce(state, X, labels, ones, offset, stats, leaf, leaf, 0, None,
+                                 False, stream=1)  # fmt: skip
+            state.pilot = fit_pilot(first.X, first.y, first.weights)
+        node = self._reduce(state, X, labels, ones, offset, stats, leaf, leaf, 0, None, False)
         state.nodes.append(node)
         state.stack.append(len(state.nodes) - 1)
         state.n_rows += X.shape[0]
@@ -354,7 +352,7 @@ class CoresetTree(BaseEstimator):
 
     def _reduce(
         self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine,
+        children, spine, stream=0,
     ) -> Node:  # fmt: skip
         """Sample ``coreset_size`` of the given weighted rows (all of them if they fit)."""
         if self.deduplicate:
@@ -367,7 +365,7 @@ class CoresetTree(BaseEstimator):
             new_weights = weights.copy()
         else:
             scores = self._method.scores(X, labels, weights, stats, state.pilot)
-            key = (first_leaf, last_leaf, height, int(spine))
+            key = (first_leaf, last_leaf, height, int(spine), stream)
             rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=key))
             group_labels = labels if self._method.class_aware else None
             positions, probabilities = draw(

@@ -54,7 +54,7 @@ def test_weighted_loss_is_unbiased(method):
     s = np.where(y == 1, 1.0, -1.0)
     full = float(np.sum(np.logaddexp(0.0, -s * (X @ b + intercept))))
     estimates, weight_sums = [], []
-    for seed in range(150):
+    for seed in range(80):
         tree = CoresetTree(coreset_size=200, chunk_size=1000, method=method, random_state=seed)
         cs = tree.build(X, y).get_coreset()
         estimates.append(_weighted_loss(cs, b, intercept))
