@@ -1,0 +1,32 @@
+"""Hyperparameter search, ensembles and a PyTorch classifier, on weighted coresets.
+
+Every search and ensemble fits on a :class:`coreset_engine.CoresetTree` (its coreset at
+``level``), a :class:`coreset_engine.Coreset`, or arrays with ``sample_weight``; the weights
+reach every fit and every validation score. :class:`GridSearch` documents the parameters all
+searches share and the validation scheme. PyTorch is imported only when a
+:class:`TorchClassifier` is fitted.
+"""
+
+from ._backends import register_backend
+from ._bayes import BayesSearch
+from ._callbacks import StopWhenScoreReaches, StopWithoutImprovement, TimeLimit
+from ._ensemble import BaggingEnsemble, VotingEnsemble
+from ._grid import GridSearch, RandomSearch
+from ._halving import HalvingSearch
+from ._search import BaseSearch
+from ._torch_classifier import TorchClassifier
+
+__all__ = [
+    "BaggingEnsemble",
+    "BaseSearch",
+    "BayesSearch",
+    "GridSearch",
+    "HalvingSearch",
+    "RandomSearch",
+    "StopWhenScoreReaches",
+    "StopWithoutImprovement",
+    "TimeLimit",
+    "TorchClassifier",
+    "VotingEnsemble",
+    "register_backend",
+]
