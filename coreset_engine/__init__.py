@@ -20,8 +20,8 @@ __all__ = [
     "Coreset",
     "CoresetTree",
     "SamplingMethod",
+    "__version__",
     "available_methods",
     "register_method",
     "sample_coreset",
-    "__version__",
 ]

@@ -23,19 +23,24 @@ _MAX_CHUNK_CACHE_BYTES = 256 * 2**20
 _LABEL_SCAN_ROWS = 4_000_000
 
 
+def open_readable(path: str, what: str, unreadable: str) -> h5py.File:
+    """Open an HDF5 file for reading; a missing file or one HDF5 cannot parse (truncated, another
+    format) raises an error that starts with ``what`` and names the path."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what} {path!r} does not exist.")
+    try:
+        return h5py.File(path, "r")
+    except OSError as error:
+        raise ValueError(
+            f"{what} {path!r} {unreadable} (truncated or another format): {error}"
+        ) from None
+
+
 @contextmanager
 def open_dataset_pair(path, x_name: str, y_name: str, chunk_size: int):
     """Open ``path`` and yield its (X, y) datasets after checking names, shapes and dtypes."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"The data file {path!r} does not exist.")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(
-            f"The data file {path!r} is not a readable HDF5 file (truncated or another format): "
-            f"{error}"
-        ) from None
+    handle = open_readable(path, "The data file", "is not a readable HDF5 file")
     try:
         X = _get_dataset(handle, x_name, "x", path)
         y = _get_dataset(handle, y_name, "y", path)

@@ -38,8 +38,7 @@ def scan_finite_and_max(X):
     col_max = np.zeros(d)
     for b in range(n_blocks):
         for j in range(d):
-            if block_max[b, j] > col_max[j]:
-                col_max[j] = block_max[b, j]
+            col_max[j] = max(col_max[j], block_max[b, j])
     return first_bad, col_max
 
 

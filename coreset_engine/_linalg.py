@@ -28,9 +28,7 @@ def gram_with_intercept(X: np.ndarray, col_max: np.ndarray) -> np.ndarray:
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
-    if X.dtype == np.float64 and square_sum_bound < 1e300:
-        gram[:d, :d] = X.T @ X
-    elif X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
+    if X.dtype == np.float64 and square_sum_bound < 1e300 or X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
         gram[:d, :d] = X.T @ X
     elif square_sum_bound < 1e300:
         gram[:d, :d] = _scaled_gram(X, np.ones(d))

@@ -15,6 +15,7 @@ import tempfile
 import h5py
 import numpy as np
 
+from ._hdf5 import open_readable
 from ._pilot import Pilot
 from .methods import NodeStats
 
@@ -92,15 +93,7 @@ def load_tree(cls, path):
     from ._tree import Node, TreeState
 
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"The tree file {path!r} does not exist.")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as error:
-        raise ValueError(
-            f"The file {path!r} is not a saved CoresetTree: it is not a readable HDF5 file "
-            f"({error})."
-        ) from None
+    handle = open_readable(path, "The tree file", "is not a saved CoresetTree: not readable HDF5")
     with handle:
         if handle.attrs.get("format") != FORMAT_TAG:
             raise ValueError(

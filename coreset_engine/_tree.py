@@ -21,9 +21,9 @@ from sklearn.base import BaseEstimator
 
 from ._coreset import Coreset
 from ._dedup import merge_duplicates
-from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._kernels import scan_finite_and_max
 from ._linalg import gram_with_intercept
+from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw
 from ._validation import (
     as_feature_matrix,

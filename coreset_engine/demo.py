@@ -96,8 +96,8 @@ def run_demo(size: int = 10_000, chunk_size: int = 100_000, seed: int = 0, data_
 
 
 def format_table(table: list[dict]) -> str:
-    lines = [f"{'data':<22} {'rows':>9} {'build s':>8} {'search s':>9} {'best C':>7} "
-             f"{'test AUC':>9}"]  # fmt: skip
+    header = f"{'data':<22} {'rows':>9} {'build s':>8} {'search s':>9} {'best C':>7} {'test AUC':>9}"
+    lines = [header]
     for row in table:
         lines.append(f"{row['data']:<22} {row['rows']:>9,} {row['build_s']:>8.2f} "
                      f"{row['search_s']:>9.2f} {row['C']:>7g} {row['test_auc']:>9.5f}")  # fmt: skip

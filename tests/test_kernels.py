@@ -1,9 +1,9 @@
 """Every kernel against its NumPy reference in tests/naive.py, on random inputs."""
 
+import naive
 import numpy as np
 import pytest
 
-import naive
 from coreset_engine import _kernels
 from coreset_engine._linalg import gram_with_intercept, leverage_projection, projected_row_norms
 
