@@ -73,7 +73,11 @@ def summary(tree, seconds: float, out_path: str | None = None) -> str:
 def _register_optional_commands() -> None:
     from tuners._cli import tune_command
 
+    from ._bench_cli import bench_command, make_data_command
+
     main.add_command(tune_command, "tune")
+    main.add_command(bench_command, "bench")
+    main.add_command(make_data_command, "make-data")
 
 
 _register_optional_commands()

@@ -1,0 +1,104 @@
+"""``coreset-engine bench --quick`` and ``coreset-engine make-data``, via their click commands."""
+
+import csv
+import json
+import math
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from benchmarks import bench_report
+from coreset_engine._bench_cli import bench_command, make_data_command
+from coreset_engine.datasets import find_data_home
+
+try:
+    find_data_home(relpath="skin_nonskin/Skin_NonSkin.txt")
+    HAVE_SKIN = True
+except FileNotFoundError:
+    HAVE_SKIN = False
+
+
+@pytest.mark.skipif(not HAVE_SKIN, reason="Skin data file not found")
+def test_quick_bench_on_skin_writes_sane_csv_json_plot_and_markdown(tmp_path):
+    result = CliRunner().invoke(bench_command, ["--quick", "--datasets", "skin", "--seeds", "2",
+                                                "--out-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "engine.json").read_text())["datasets"]["skin"]
+    assert record["classes"] == 2 and record["features"] == 3
+    assert {(r["size"], r["method"]) for r in record["results"]} == {
+        (size, method) for size in (200, 1000) for method in ("uniform", "l2s", "sensitivity")
+    }
+    for r in record["results"]:
+        for path in ("one_shot", "tree"):
+            ratios = r[path]["loss_ratio"]["values"]
+            assert len(ratios) == 2 and all(0.99 <= v < 2.0 for v in ratios), (r, path)
+            assert r[path]["sampling_seconds"]["median"] > 0
+        assert all(0.5 < a <= 1.0 for a in r["auc"]["coreset"]["values"])
+        assert abs(r["auc"]["gap"]["median"]) < 0.1
+    rows = list(csv.DictReader((tmp_path / "engine.csv").open()))
+    assert len(rows) == 6
+    for row in rows:
+        values = [float(row[k]) for k in row if k not in ("dataset", "method")]
+        assert all(math.isfinite(v) for v in values), row
+        assert float(row["ratio_one_shot_median"]) >= 0.99 and float(row["fit_speedup_tree"]) > 0
+    png = tmp_path / "bench_skin.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size < 200_000
+    markdown = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "`coreset-engine bench --datasets skin --seeds 2 --out-dir" in markdown
+    assert "--quick" in markdown and "| 1,000 | sensitivity |" in markdown
+    assert "bench_skin.png" in markdown and "bench_scale --rows 46000000" in markdown
+
+    # the 46M-row section is filled from bench_scale.py's JSON once there is one
+    run = {"read_seconds": 20.0, "seconds": 50.0, "peak_rss_mb": 900.0, "root_rows": 20_000,
+           "depth": 6, "ratio": 2.5, "rows_per_second": 920_000.0}  # fmt: skip
+    scale = {"rows": 46_000_000, "features": 54, "dtype": "float32", "file_gb": 9.9,
+             "cold": run, "warm": run}  # fmt: skip
+    (tmp_path / "scale.json").write_text(json.dumps(scale))
+    bench_report.main([str(tmp_path / "engine.json"), "--docs-dir", str(tmp_path),
+                       "--scale", str(tmp_path / "scale.json")])  # fmt: skip
+    markdown = (tmp_path / "BENCHMARKS.md").read_text()
+    assert "46,000,000 x 54 float32" in markdown
+    assert "| cold | 20.0 | 50.0 | 2.50 | 920,000 | 900 | 20,000 | 6 |" in markdown
+
+
+def test_bench_rejects_unknown_names_without_a_traceback(tmp_path):
+    result = CliRunner().invoke(bench_command, ["--quick", "--datasets", "nope",
+                                                "--out-dir", str(tmp_path)])  # fmt: skip
+    assert result.exit_code != 0 and "nope" in result.output
+    assert "Traceback" not in result.output
+    result = CliRunner().invoke(bench_command, ["--sizes", "10,x", "--out-dir", str(tmp_path)])
+    assert result.exit_code != 0 and "--sizes" in result.output
+
+
+def test_make_data_writes_heavy_tailed_imbalanced_classes(tmp_path):
+    out = tmp_path / "synthetic.h5"
+    result = CliRunner().invoke(make_data_command, ["--rows", "50000", "--seed", "3",
+                                                    "--out", str(out), "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "50,000 x 54" in result.output
+    with h5py.File(out, "r") as handle:
+        X, y = handle["X"][()], handle["y"][()]
+    assert X.shape == (50_000, 54) and X.dtype == np.float32 and np.isfinite(X).all()
+    assert y.shape == (50_000,) and y.dtype == np.int64
+    counts = np.bincount(y, minlength=7)
+    assert counts.size == 7 and counts.min() > 0
+    assert counts.max() / counts.min() > 5  # imbalanced
+    standardized = (X - X.mean(axis=0)) / X.std(axis=0)
+    kurtosis = (standardized**4).mean(axis=0)
+    assert np.median(kurtosis) > 4  # heavier tails than a Gaussian (3)
+    assert not list(tmp_path.glob(".synthetic-*"))  # no temporary file left behind
+
+
+def test_make_data_options_and_errors(tmp_path):
+    out = tmp_path / "small.h5"
+    options = ["--rows", "3000", "--features", "5", "--classes", "3", "--out", str(out)]
+    result = CliRunner().invoke(make_data_command, options)
+    assert result.exit_code == 0, result.output
+    with h5py.File(out, "r") as handle:
+        assert handle["X"].shape == (3000, 5) and set(np.unique(handle["y"])) == {0, 1, 2}
+    result = CliRunner().invoke(make_data_command, ["--rows", "0", "--out", str(out)])
+    assert result.exit_code != 0 and "--rows" in result.output
+    result = CliRunner().invoke(make_data_command, ["--out", str(tmp_path / "no" / "x.h5")])
+    assert result.exit_code != 0 and "does not exist" in result.output
