@@ -198,30 +198,45 @@ def _ratio(stats: dict) -> str:
 def _gap(stats: dict) -> str:
     if not all(math.isfinite(stats[k]) for k in ("median", "q1", "q3")):
         return "n/a"
-    return f"{stats['median']:+.4f} [{stats['q1']:+.4f}, {stats['q3']:+.4f}]"
+    return f"{_signed(stats['median'])} [{_signed(stats['q1'])}, {_signed(stats['q3'])}]"
+
+
+def _signed(value: float) -> str:
+    """Five decimals (KDD's AUC gaps are ~1e-5) with a sign; no "-0.00000"."""
+    text = f"{value:+.5f}"
+    return "0.00000" if float(text) == 0 else text
 
 
 def honest_notes(record: dict) -> list[str]:
-    """Sentences for every size where sensitivity does not clearly beat uniform."""
+    """Sentences for every size where sensitivity (or l2s) does not clearly beat uniform."""
     by_key = {(r["size"], r["method"]): r for r in record["results"]}
     notes = []
     for size in sorted({r["size"] for r in record["results"]}):
-        sens, unif = by_key.get((size, "sensitivity")), by_key.get((size, "uniform"))
-        if sens is None or unif is None:
-            continue
-        for path, label in (("one_shot", "one-shot"), ("tree", "tree root")):
-            s, u = sens[path]["loss_ratio"], unif[path]["loss_ratio"]
-            if s["median"] >= u["median"]:
-                notes.append(f"{size:,} rows, {label}: sensitivity does **not** beat uniform "
-                             f"(loss ratio {s['median']:.4f} vs {u['median']:.4f}).")  # fmt: skip
-            elif s["q3"] >= u["q1"]:
-                notes.append(f"{size:,} rows, {label}: sensitivity's median is lower than "
-                             f"uniform's ({s['median']:.4f} vs {u['median']:.4f}) but the "
-                             "interquartile ranges overlap.")  # fmt: skip
-        s, u = sens["auc"]["gap"]["median"], unif["auc"]["gap"]["median"]
-        if math.isfinite(s) and math.isfinite(u) and s > u + 1e-4:
-            notes.append(f"{size:,} rows: the AUC gap is larger with sensitivity than with "
-                         f"uniform ({s:+.4f} vs {u:+.4f}).")  # fmt: skip
+        uniform = by_key.get((size, "uniform"))
+        for method in ("sensitivity", "l2s"):
+            other = by_key.get((size, method))
+            if other is None or uniform is None:
+                continue
+            notes += _compare(size, method, other, uniform)
+    return notes
+
+
+def _compare(size: int, method: str, other: dict, uniform: dict) -> list[str]:
+    notes = []
+    for path, label in (("one_shot", "one-shot"), ("tree", "tree root")):
+        s, u = other[path]["loss_ratio"], uniform[path]["loss_ratio"]
+        if s["median"] >= u["median"]:
+            notes.append(f"{size:,} rows, {label}: {method} does **not** beat uniform "
+                         f"(loss ratio {s['median']:.4f} vs {u['median']:.4f}).")  # fmt: skip
+        elif s["q3"] >= u["q1"]:
+            notes.append(f"{size:,} rows, {label}: {method}'s median loss ratio is lower than "
+                         f"uniform's ({s['median']:.4f} vs {u['median']:.4f}) but the "
+                         "interquartile ranges overlap.")  # fmt: skip
+    s, u = other["auc"]["gap"], uniform["auc"]["gap"]
+    if all(math.isfinite(v) for v in (s["median"], u["median"])) and s["median"] > u["median"]:
+        overlap = " (within the interquartile ranges)" if s["q1"] <= u["q3"] else ""
+        notes.append(f"{size:,} rows: the AUC gap is larger with {method} than with uniform "
+                     f"({_signed(s['median'])} vs {_signed(u['median'])}){overlap}.")  # fmt: skip
     return notes
 
 
