@@ -136,6 +136,12 @@ def render_markdown(results: dict, scale: dict | None, scale_json=None) -> str:
             f"tree-root coreset; both with {_threads(meta['fit_threads'])}, both converged "
             "to tol 1e-8. Sampling time is not included; it is the column before."
         ),
+        (
+            "- Loss ratios and AUCs are deterministic given the seeds; seconds are not. They "
+            f"come from one run on a shared {meta['cpu_count']}-core machine, so other load "
+            "can inflate a cell: compare it with its neighbours and with the per-seed `values` "
+            "in `engine.json`."
+        ),
         "",
     ]
     for name, record in results["datasets"].items():

@@ -60,6 +60,7 @@ def make_synthetic_hdf5(
                 X_out[start : start + rows] = X.astype(dtype)
                 y_out[start : start + rows] = y
                 counts += np.bincount(y, minlength=n_classes)
+                del X, y  # so that two blocks are never alive at once
                 if bar is not None:
                     bar.update(rows)
         os.replace(temporary, path)
