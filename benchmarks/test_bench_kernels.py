@@ -21,12 +21,8 @@ pytest.importorskip("pytest_benchmark")
 
 from coreset_engine import CoresetTree
 from coreset_engine._dedup import merge_duplicates
-from coreset_engine._kernels import (
-    inclusion_probabilities,
-    row_hashes,
-    scan_finite_and_max,
-    systematic_select,
-)
+from coreset_engine._cpu import scan_rows, sensitivity_scores
+from coreset_engine._kernels import inclusion_probabilities, systematic_select
 from coreset_engine._linalg import (
     gram_with_intercept,
     leverage_projection,
@@ -54,21 +50,22 @@ def data(request):
 @pytest.fixture(scope="module")
 def projection(data):
     X, _ = data
-    _, col_max = scan_finite_and_max(X)
-    return leverage_projection(gram_with_intercept(X, col_max))
+    scan = scan_rows(X)
+    return leverage_projection(gram_with_intercept(X, scan.col_max, scan.col_sum))
 
 
 @pytest.mark.benchmark(group="kernels")
-def test_scan_finite_and_max(benchmark, data):
-    first_bad, col_max = _run(benchmark, scan_finite_and_max, data[0])
-    assert first_bad == -1 and col_max.shape == (data[0].shape[1],)
+def test_scan_rows_with_hashes(benchmark, data):
+    X, y = data
+    scan = _run(benchmark, lambda: scan_rows(X, y, hashes=True))
+    assert scan.first_bad == -1 and scan.hashes.shape == (X.shape[0],)
 
 
 @pytest.mark.benchmark(group="kernels")
 def test_gram_with_intercept(benchmark, data):
     X = data[0]
-    _, col_max = scan_finite_and_max(X)
-    gram = _run(benchmark, gram_with_intercept, X, col_max)
+    scan = scan_rows(X)
+    gram = _run(benchmark, gram_with_intercept, X, scan.col_max, scan.col_sum)
     assert gram.shape == (X.shape[1] + 1, X.shape[1] + 1) and gram[-1, -1] == X.shape[0]
 
 
@@ -96,10 +93,15 @@ def test_systematic_select(benchmark, data, projection):
 
 
 @pytest.mark.benchmark(group="kernels")
-def test_row_hashes(benchmark, data):
+def test_sensitivity_scores_with_pilot(benchmark, data, projection):
+    from coreset_engine._pilot import fit_pilot
+
     X, y = data
-    hashes = _run(benchmark, row_hashes, X.view(np.uint32), y)
-    assert hashes.shape == (X.shape[0],)
+    pilot = fit_pilot(X[:5000], y[:5000], np.ones(5000))
+    n_classes = int(y.max()) + 1
+    scores = _run(benchmark, sensitivity_scores, X, projection, 1.0 / X.shape[0], None, y,
+                  pilot, 0.1, n_classes)  # fmt: skip
+    assert scores.shape == (X.shape[0],) and (scores > 0).all()
 
 
 @pytest.mark.benchmark(group="kernels")

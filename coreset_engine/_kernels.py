@@ -1,60 +1,153 @@
-"""Numba kernels for the per-row passes. Each has a plain NumPy twin in ``tests/naive.py``."""
+"""Numba kernels for the per-row passes. Each has a plain NumPy twin in ``tests/naive.py``.
+
+Kernels are serial and release the GIL; ``_cpu.py`` runs them over row ranges in threads."""
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-# Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
-_BLOCK_ROWS = 16384
+@njit(nogil=True, cache=True)
+def _mix(h):
+    """splitmix64 finaliser."""
+    h ^= h >> np.uint64(30)
+    h *= np.uint64(0xBF58476D1CE4E5B9)
+    h ^= h >> np.uint64(27)
+    h *= np.uint64(0x94D049BB133111EB)
+    h ^= h >> np.uint64(31)
+    return h
 
 
-@njit(parallel=True, cache=True)
-def scan_finite_and_max(X):
-    """Return (first row holding NaN/inf or -1, per-column max |x| as float64)."""
-    n, d = X.shape
-    n_blocks = max(1, (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS)
-    block_max = np.zeros((n_blocks, d))
-    block_bad = np.full(n_blocks, -1, dtype=np.int64)
-    for b in prange(n_blocks):
-        start = b * _BLOCK_ROWS
-        stop = min(n, start + _BLOCK_ROWS)
-        for i in range(start, stop):
-            row_bad = False
+_SCAN_GROUP_ROWS = 64
+
+
+@njit(nogil=True, cache=True)
+def _first_bad_row(X, start, stop):
+    for i in range(start, stop):
+        for j in range(X.shape[1]):
+            if not (abs(np.float64(X[i, j])) < np.inf):  # false for NaN and for +-inf
+                return i
+    return -1
+
+
+@njit(nogil=True, cache=True)
+def scan_rows_block(X, words, labels, start, stop, col_max, col_sum, hashes, do_hash):
+    """One read of rows start..stop: return the first row holding NaN/inf (or -1, then
+    ``col_max`` holds max |x| and ``col_sum`` the sums per column, float64, and with ``do_hash``
+    ``hashes[i]`` the 64-bit hash of row i's words and label).
+
+    Columns are updated element-wise (vectorizable); x - x, which is NaN exactly for NaN and
+    +-inf, is accumulated per group of rows and checked once per group. The hash runs four
+    FNV-1a lanes over interleaved words (independent multiply chains), mixed by splitmix64."""
+    d = X.shape[1]
+    k = words.shape[1]
+    prime = np.uint64(0x100000001B3)
+    check = np.zeros(d)
+    for group in range(start, stop, _SCAN_GROUP_ROWS):
+        end = min(stop, group + _SCAN_GROUP_ROWS)
+        for i in range(group, end):
             for j in range(d):
-                a = abs(np.float64(X[i, j]))
-                if not (a < np.inf):  # false for NaN and for +-inf
-                    row_bad = True
-                elif a > block_max[b, j]:
-                    block_max[b, j] = a
-            if row_bad:
-                block_bad[b] = i
-                break
-    first_bad = -1
-    for b in range(n_blocks):
-        if block_bad[b] >= 0:
-            first_bad = block_bad[b]
-            break
-    col_max = np.zeros(d)
-    for b in range(n_blocks):
+                a = np.float64(X[i, j])
+                check[j] += a - a
+                col_sum[j] += a
+                col_max[j] = max(col_max[j], abs(a))
         for j in range(d):
-            col_max[j] = max(col_max[j], block_max[b, j])
-    return first_bad, col_max
+            if check[j] != 0.0 or check[j] != check[j]:
+                return _first_bad_row(X, group, end)
+        if do_hash:
+            for i in range(group, end):
+                h0 = np.uint64(0xCBF29CE484222325) ^ np.uint64(labels[i])
+                h1 = np.uint64(0x84222325CBF29CE4)
+                h2 = np.uint64(0x9E3779B97F4A7C15)
+                h3 = np.uint64(0xC2B2AE3D27D4EB4F)
+                j = 0
+                while j + 4 <= k:
+                    h0 = (h0 ^ np.uint64(words[i, j])) * prime
+                    h1 = (h1 ^ np.uint64(words[i, j + 1])) * prime
+                    h2 = (h2 ^ np.uint64(words[i, j + 2])) * prime
+                    h3 = (h3 ^ np.uint64(words[i, j + 3])) * prime
+                    j += 4
+                while j < k:
+                    h0 = (h0 ^ np.uint64(words[i, j])) * prime
+                    j += 1
+                h = _mix(h0) ^ _mix(h1 ^ np.uint64(0x5555555555555555))
+                h = _mix(h ^ _mix(h2 ^ np.uint64(0x3333333333333333)) + _mix(h3))
+                hashes[i] = h
+    return -1
 
 
-@njit(parallel=True, cache=True)
-def biased_row_norms(U, bias, out):
-    """out[i] = || U[i] + bias ||_2, accumulated in float64."""
-    n, k = U.shape
-    for i in prange(n):
+@njit(nogil=True, cache=True, inline="always")
+def exp_nonpositive(x):
+    """exp(x) for x <= 0 (clamped at -50, where exp is below 2e-22), relative error < 1e-11.
+
+    (Taylor polynomial of exp(x / 128)) ** 128: plain arithmetic, so loops over rows vectorize
+    (Numba has no vector exp without Intel SVML)."""
+    t = max(x, -50.0) * 0.0078125
+    p = 1.0 + t * (1.0 + t * (0.5 + t * (1.0 / 6.0 + t * (1.0 / 24.0 + t * (1.0 / 120.0 + t * (
+        1.0 / 720.0 + t * (1.0 / 5040.0 + t * (1.0 / 40320.0 + t * (1.0 / 362880.0
+        + t * (1.0 / 3628800.0))))))))))  # fmt: skip
+    for _ in range(7):
+        p = p * p
+    return p
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def fused_scores_block(U, k, bias, labels, weights, column_of_label, offset, inv_n, floor,
+                       unit, use_pilot, binary, out):  # fmt: skip
+    """Scores of rows offset..offset+len(U), from U = X_block @ [P | W] (biases added here):
+
+    (||U[i, :k] + bias[:k]|| + inv_n) * weight * (floor + 1 - p(label | U[i, k:] + bias[k:])),
+    the last factor only with ``use_pilot`` (binary: one logit, for the class in column 1).
+    A label whose ``column_of_label`` is -1 (the pilot never saw it) has miss probability 1.
+    """
+    n = U.shape[0]
+    for i in range(n):
         s = 0.0
         for j in range(k):
             t = np.float64(U[i, j]) + bias[j]
             s += t * t
-        out[i] = np.sqrt(s)
+        score = np.sqrt(s) + inv_n
+        if not unit:
+            score *= weights[offset + i]
+        out[offset + i] = score
+    if not use_pilot:
+        return
+    n_logits = U.shape[1] - k
+    column = np.empty(n, dtype=np.int64)
+    n_labels = column_of_label.shape[0]
+    for i in range(n):
+        label = labels[offset + i]
+        column[i] = column_of_label[label] if 0 <= label < n_labels else -1
+    if binary:
+        for i in range(n):
+            z = np.float64(U[i, k]) + bias[k]
+            if column[i] != 1:
+                z = -z
+            e = exp_nonpositive(-abs(z))  # miss = 1 / (1 + exp(z)), computed without overflow
+            miss = e / (1.0 + e) if z > 0 else 1.0 / (1.0 + e)
+            if column[i] < 0:
+                miss = 1.0
+            out[offset + i] *= floor + miss
+        return
+    top = np.empty(n)
+    total = np.zeros(n)
+    mine = np.zeros(n)
+    for i in range(n):
+        top[i] = np.float64(U[i, k]) + bias[k]
+    for j in range(1, n_logits):
+        for i in range(n):
+            top[i] = max(top[i], np.float64(U[i, k + j]) + bias[k + j])
+    for j in range(n_logits):
+        for i in range(n):
+            e = exp_nonpositive(np.float64(U[i, k + j]) + bias[k + j] - top[i])
+            total[i] += e
+            mine[i] += e if column[i] == j else 0.0
+    for i in range(n):
+        miss = (total[i] - mine[i]) / total[i] if column[i] >= 0 else 1.0
+        out[offset + i] *= floor + miss
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def inclusion_probabilities(scores, m):
     """Inclusion probabilities pi_i = min(1, c * q_i) with sum(pi) = m.
 
@@ -88,7 +181,7 @@ def inclusion_probabilities(scores, m):
     return pi
 
 
-@njit(cache=True)
+@njit(nogil=True, cache=True)
 def systematic_select(pi, order, start):
     """Systematic sampling: exactly round(sum(pi)) rows, row i with probability pi[i].
 
@@ -137,58 +230,67 @@ def systematic_select(pi, order, start):
     return out
 
 
-@njit(parallel=True, cache=True)
-def row_hashes(words, labels):
-    """64-bit hash of each row's bit pattern and label (FNV-1a over words, splitmix64 finish)."""
-    n, k = words.shape
-    out = np.empty(n, dtype=np.uint64)
-    prime = np.uint64(0x100000001B3)
-    for i in prange(n):
-        h = np.uint64(0xCBF29CE484222325) ^ np.uint64(labels[i])
-        for j in range(k):
-            h = (h ^ np.uint64(words[i, j])) * prime
-        h ^= h >> np.uint64(30)
-        h *= np.uint64(0xBF58476D1CE4E5B9)
-        h ^= h >> np.uint64(27)
-        h *= np.uint64(0x94D049BB133111EB)
-        h ^= h >> np.uint64(31)
-        out[i] = h
-    return out
-
-
-@njit(cache=True)
-def group_identical_rows(words, labels, hashes):
-    """Group rows with identical bits and label. Returns (first row of each group, in row order;
-    group of every row). Open-addressing hash table; equal hashes are confirmed word by word."""
-    n, k = words.shape
-    size = 1
-    while size < 2 * n:
-        size *= 2
-    mask = np.uint64(size - 1)
-    table = np.full(size, -1, dtype=np.int64)  # group id stored in the slot
-    first = np.empty(n, dtype=np.int64)
-    group_of = np.empty(n, dtype=np.int64)
-    n_groups = 0
+@njit(nogil=True, cache=True)
+def partition_by_hash(hashes, n_bits):
+    """Stable counting sort of rows by the top ``n_bits`` bits of their hash. Returns (row order,
+    start of each of the 2**n_bits partitions in it, plus the end)."""
+    n = hashes.shape[0]
+    n_parts = 1 << n_bits
+    shift = np.uint64(64 - n_bits)
+    starts = np.zeros(n_parts + 1, dtype=np.int64)
     for i in range(n):
-        h = hashes[i]
-        slot = h & mask
-        while True:
-            g = table[slot]
-            if g < 0:
-                table[slot] = n_groups
-                first[n_groups] = i
-                group_of[i] = n_groups
-                n_groups += 1
-                break
-            j = first[g]
-            if hashes[j] == h and labels[j] == labels[i]:
-                same = True
-                for c in range(k):
-                    if words[i, c] != words[j, c]:
-                        same = False
-                        break
-                if same:
-                    group_of[i] = g
+        part = np.int64(hashes[i] >> shift) if n_bits > 0 else 0
+        starts[part + 1] += 1
+    for p in range(n_parts):
+        starts[p + 1] += starts[p]
+    filled = starts[:-1].copy()
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        part = np.int64(hashes[i] >> shift) if n_bits > 0 else 0
+        order[filled[part]] = i
+        filled[part] += 1
+    return order, starts
+
+
+@njit(nogil=True, cache=True)
+def group_partitions(words, labels, hashes, order, starts, first_part, last_part, representative):
+    """For partitions first_part..last_part-1: representative[i] = first row with the same bits
+    and label as row i. Open addressing per partition (small tables stay in cache); equal
+    hashes are confirmed word by word."""
+    k = words.shape[1]
+    largest = 0
+    for p in range(first_part, last_part):
+        largest = max(largest, starts[p + 1] - starts[p])
+    size = 1
+    while size < 2 * largest:
+        size *= 2
+    table = np.full(size, -1, dtype=np.int64)  # row number of a group's first row
+    for p in range(first_part, last_part):
+        count = starts[p + 1] - starts[p]
+        if count == 0:
+            continue
+        local = 1
+        while local < 2 * count:
+            local *= 2
+        mask = np.uint64(local - 1)
+        for t in range(starts[p], starts[p + 1]):
+            i = order[t]
+            h = hashes[i]
+            slot = (h ^ (h >> np.uint64(29))) & mask
+            while True:
+                j = table[slot]
+                if j < 0:
+                    table[slot] = i
+                    representative[i] = i
                     break
-            slot = (slot + np.uint64(1)) & mask
-    return first[:n_groups].copy(), group_of
+                if hashes[j] == h and labels[j] == labels[i]:
+                    same = True
+                    for c in range(k):
+                        if words[i, c] != words[j, c]:
+                            same = False
+                            break
+                    if same:
+                        representative[i] = j
+                        break
+                slot = (slot + np.uint64(1)) & mask
+        table[:local] = -1

@@ -7,39 +7,49 @@ factor: ||z_i L^{-T}||. QR and triangular solves over all rows are an order of m
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ._kernels import biased_row_norms
+from ._cpu import map_ranges, sensitivity_scores
 
 # Above this, squares of float32 entries summed over a chunk could overflow float32 BLAS.
 _FLOAT32_SAFE_SQUARE_SUM = 1e36
-# Rows per GEMM block: keeps the projected block in cache-friendly, bounded memory.
-_PROJECTION_BLOCK_ROWS = 131072
+_PROJECTION_BLOCK_ROWS = 131072  # rows per block of the float64 fallback Gram
 _RELATIVE_JITTER = 1e-10
 
 
-def gram_with_intercept(X: np.ndarray, col_max: np.ndarray) -> np.ndarray:
+def gram_with_intercept(
+    X: np.ndarray, col_max: np.ndarray, col_sum: np.ndarray | None = None
+) -> np.ndarray:
     """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
 
-    float32 input uses float32 BLAS unless its magnitudes could overflow; then the Gram is
-    accumulated in float64 over column-scaled blocks, so values such as 1e30 stay finite.
+    Partial Gram matrices of row ranges run in parallel threads (single-threaded BLAS each) and
+    are summed in float64. float32 input uses float32 BLAS unless its magnitudes could overflow;
+    then the Gram is accumulated in float64 over column-scaled blocks, so values such as 1e30
+    stay finite. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
     """
     n, d = X.shape
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
     if X.dtype == np.float64 and square_sum_bound < 1e300 or X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
-        gram[:d, :d] = X.T @ X
+        parts = map_ranges(lambda a, b: _self_product(X[a:b]), n)
+        gram[:d, :d] = np.sum(parts, axis=0)
     elif square_sum_bound < 1e300:
         gram[:d, :d] = _scaled_gram(X, np.ones(d))
     else:
         col_scale = np.where(col_max > 0, col_max, 1.0)
         gram[:d, :d] = _scaled_gram(X, col_scale) * np.outer(col_scale, col_scale)
-    column_sums = X.sum(axis=0, dtype=np.float64)
+    column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
     gram[:d, d] = column_sums
     gram[d, :d] = column_sums
     gram[d, d] = n
     return gram
+
+
+def _self_product(block: np.ndarray) -> np.ndarray:
+    return (block.T @ block).astype(np.float64)  # one operand, so NumPy calls BLAS syrk
 
 
 def _scaled_gram(X: np.ndarray, col_scale: np.ndarray) -> np.ndarray:
@@ -79,16 +89,16 @@ def leverage_projection(gram: np.ndarray, sketch: np.ndarray | None = None) -> n
     return projection
 
 
+@functools.lru_cache(maxsize=16)
+def jl_sketch(seed: int, rows: int, k: int) -> np.ndarray:
+    """A (rows, k) Gaussian Johnson-Lindenstrauss matrix scaled by 1 / sqrt(k), fixed by the
+    tree's seed (so a saved tree continues with the same one). Read-only."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1 << 41,)))
+    sketch = rng.standard_normal((rows, k)) / np.sqrt(k)
+    sketch.flags.writeable = False
+    return sketch
+
+
 def projected_row_norms(X: np.ndarray, projection: np.ndarray) -> np.ndarray:
-    """||[x_i, 1] P||_2 for every row, in float64, by blocked GEMM plus a Numba norm kernel."""
-    n, d = X.shape
-    weights = np.ascontiguousarray(projection[:d], dtype=X.dtype)
-    bias = np.ascontiguousarray(projection[d], dtype=np.float64)
-    out = np.empty(n)
-    block = np.empty((min(n, _PROJECTION_BLOCK_ROWS), projection.shape[1]), dtype=X.dtype)
-    for start in range(0, n, _PROJECTION_BLOCK_ROWS):
-        stop = min(n, start + _PROJECTION_BLOCK_ROWS)
-        part = block[: stop - start]
-        np.matmul(X[start:stop], weights, out=part)
-        biased_row_norms(part, bias, out[start:stop])
-    return out
+    """||[x_i, 1] P||_2 for every row, in float64 (blocked GEMM plus a fused Numba kernel)."""
+    return sensitivity_scores(X, projection, 0.0)

@@ -47,6 +47,7 @@ def save_tree(tree, state, path) -> None:
                     "n_classes": tree.n_classes,
                     "method": tree.method,
                     "deduplicate": bool(tree.deduplicate),
+                    "sketch_size": tree.sketch_size,
                     "random_state": tree.random_state,
                 }
             )

@@ -28,6 +28,14 @@ class Pilot:
     intercept: np.ndarray
     classes: np.ndarray
 
+    def logit_layout(self, n_classes: int):
+        """(coef (c, d), intercept (c,), column of each label 0..n_classes-1 in the pilot's
+        probabilities or -1, binary) for the fused scoring kernel. Binary pilots have c = 1 and
+        column 1 means the positive class."""
+        column_of_label = np.full(max(n_classes, int(self.classes.max()) + 1), -1, dtype=np.int64)
+        column_of_label[self.classes.astype(np.int64)] = np.arange(self.classes.size)
+        return self.coef, self.intercept, column_of_label, self.coef.shape[0] == 1
+
     def miss_probability(self, X: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """1 - p(true class | x) under the pilot, for every row."""
         scores = X @ self.coef.T.astype(X.dtype, copy=False) + self.intercept

@@ -21,8 +21,8 @@ from sklearn.base import BaseEstimator
 
 from ._coreset import Coreset
 from ._dedup import merge_duplicates
-from ._kernels import scan_finite_and_max
-from ._linalg import gram_with_intercept
+from ._cpu import blas_single_thread, scan_rows
+from ._linalg import gram_with_intercept, jl_sketch
 from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw
 from ._validation import (
@@ -98,6 +98,12 @@ class CoresetTree(BaseEstimator):
         Merge identical (x, y) rows into one row carrying their summed weight before sampling,
         in every leaf and merge. Lossless (the weighted loss is unchanged), and on data with
         repeated rows it frees the sample for informative rows. Costs a hashing pass.
+    sketch_size : int or None
+        None (default) computes leverage scores exactly (one GEMM with the inverted Cholesky
+        factor, d + 1 columns). An int k projects that factor onto k Gaussian directions
+        (Johnson-Lindenstrauss) first: the scoring GEMM shrinks from d + 1 to k columns, at the
+        cost of noisier scores (a score's relative spread is about 1 / sqrt(2 k)). Worth it when
+        d is large; used only when k < d + 1.
     random_state : int or None
         Seed. The same seed and data give the same tree, bit for bit.
 
@@ -136,6 +142,7 @@ class CoresetTree(BaseEstimator):
         n_classes: int | None = None,
         method: str = "sensitivity",
         deduplicate: bool = True,
+        sketch_size: int | None = None,
         random_state: int | None = None,
     ):
         self.task = task
@@ -144,6 +151,7 @@ class CoresetTree(BaseEstimator):
         self.n_classes = n_classes
         self.method = method
         self.deduplicate = deduplicate
+        self.sketch_size = sketch_size
         self.random_state = random_state
 
     # ----------------------------------------------------------------- parameters and state
@@ -158,6 +166,8 @@ class CoresetTree(BaseEstimator):
         check_int(self.chunk_size, "chunk_size", caller)
         if self.n_classes is not None:
             check_int(self.n_classes, "n_classes", caller, minimum=2)
+        if self.sketch_size is not None:
+            check_int(self.sketch_size, "sketch_size", caller)
         if self.random_state is not None:
             check_int(self.random_state, "random_state", caller, minimum=0)
         if not isinstance(self.deduplicate, (bool, np.bool_)):
@@ -246,53 +256,58 @@ class CoresetTree(BaseEstimator):
             dtype = check_feature_dtype(X_data.dtype, "X")
             state = self._new_state(X_data.shape[1], dtype, n_classes)
             bar = _progress_bar(X_data.shape[0], progress, os.path.basename(os.fspath(path)))
+            chunks = iterate_chunks(X_data, y_data, self.chunk_size, dtype)
             try:
-                for start, X_chunk, y_chunk in iterate_chunks(X_data, y_data, self.chunk_size, dtype):
-                    self._add_leaf(state, X_chunk, labels_to_int(y_chunk, "y", start), start)
-                    if bar is not None:
-                        bar.update(X_chunk.shape[0])
+                with blas_single_thread():
+                    for start, X_chunk, y_chunk in chunks:
+                        self._add_leaf(state, X_chunk, labels_to_int(y_chunk, "y", start), start)
+                        if bar is not None:
+                            bar.update(X_chunk.shape[0])
+                    self._finalize(state)
             finally:
                 if bar is not None:
                     bar.close()
-        self._finalize(state)
         self._state = state
         self.build_seconds_ = time.perf_counter() - started
         return self
 
     def _consume_arrays(self, state: TreeState, X: np.ndarray, labels: np.ndarray) -> None:
-        first_bad, _ = scan_finite_and_max(X)  # before any leaf: a bad row changes nothing
+        first_bad = scan_rows(X).first_bad  # before any leaf: a bad row changes nothing
         if first_bad >= 0:
             raise ValueError(
                 f"X must be finite. Got NaN or infinity in row {state.n_rows + first_bad}."
             )
-        for start in range(0, X.shape[0], self.chunk_size):
-            stop = start + self.chunk_size
-            self._add_leaf(state, X[start:stop], labels[start:stop], state.n_rows)
-        self._finalize(state)
+        with blas_single_thread():
+            for start in range(0, X.shape[0], self.chunk_size):
+                stop = start + self.chunk_size
+                self._add_leaf(state, X[start:stop], labels[start:stop], state.n_rows)
+            self._finalize(state)
 
     def _add_leaf(self, state: TreeState, X: np.ndarray, labels: np.ndarray, offset: int) -> None:
         if offset != state.n_rows:
             raise AssertionError("leaves must arrive in row order")
-        first_bad, col_max = scan_finite_and_max(X)
-        if first_bad >= 0:
-            raise ValueError(f"X must be finite. Got NaN or infinity in row {offset + first_bad}.")
         if labels.size and labels.max() >= state.n_classes:
             check_label_range(int(labels.max()), state.n_classes)
+        scan = scan_rows(X, labels, hashes=self.deduplicate)
+        if scan.first_bad >= 0:
+            raise ValueError(
+                f"X must be finite. Got NaN or infinity in row {offset + scan.first_bad}."
+            )
         stats = NodeStats(
             X.shape[0],
-            gram_with_intercept(X, col_max),
+            gram_with_intercept(X, scan.col_max, scan.col_sum),
             np.bincount(labels, minlength=state.n_classes).astype(np.int64),
         )
         leaf = state.n_leaves
-        ones = np.ones(X.shape[0])
         needs_pilot = self._method.uses_pilot and state.pilot is None
         if needs_pilot and X.shape[0] > self.coreset_size:
             # No pilot yet (first leaf): fit one on a leverage sample drawn with its own random
             # stream, so the final draw below is independent of the pilot.
-            first = self._reduce(state, X, labels, ones, offset, stats, leaf, leaf, 0, None,
-                                 False, stream=1)  # fmt: skip
+            first = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None,
+                                 False, stream=1, hashes=scan.hashes)  # fmt: skip
             state.pilot = fit_pilot(first.X, first.y, first.weights)
-        node = self._reduce(state, X, labels, ones, offset, stats, leaf, leaf, 0, None, False)
+        node = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None, False,
+                            hashes=scan.hashes)  # fmt: skip
         state.nodes.append(node)
         state.stack.append(len(state.nodes) - 1)
         state.n_rows += X.shape[0]
@@ -352,26 +367,30 @@ class CoresetTree(BaseEstimator):
 
     def _reduce(
         self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine, stream=0,
+        children, spine, stream=0, hashes=None,
     ) -> Node:  # fmt: skip
-        """Sample ``coreset_size`` of the given weighted rows (all of them if they fit)."""
+        """Sample ``coreset_size`` of the given weighted rows (all of them if they fit).
+        ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known."""
         if self.deduplicate:
-            keep, summed = merge_duplicates(X, labels, weights)
+            keep, summed = merge_duplicates(X, labels, weights, hashes)
             if keep is not None:
                 X, labels, weights = X[keep], labels[keep], summed
                 indices = indices + keep if isinstance(indices, int) else indices[keep]
         if X.shape[0] <= self.coreset_size:
             positions = np.arange(X.shape[0])
-            new_weights = weights.copy()
+            new_weights = np.ones(X.shape[0]) if weights is None else weights.copy()
         else:
-            scores = self._method.scores(X, labels, weights, stats, state.pilot)
+            sketch = None
+            if self.sketch_size is not None and self.sketch_size < X.shape[1] + 1:
+                sketch = jl_sketch(state.seed, X.shape[1] + 1, self.sketch_size)
+            scores = self._method.scores(X, labels, weights, stats, state.pilot, sketch)
             key = (first_leaf, last_leaf, height, int(spine), stream)
             rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=key))
             group_labels = labels if self._method.class_aware else None
             positions, probabilities = draw(
                 scores, group_labels, state.n_classes, self.coreset_size, rng
             )
-            new_weights = weights[positions] / probabilities
+            new_weights = (1.0 if weights is None else weights[positions]) / probabilities
         if isinstance(indices, int):
             row_numbers = indices + positions
         else:

@@ -19,6 +19,20 @@ def root_leverage_scores(X):
     return np.linalg.norm(U, axis=1)
 
 
+def sensitivity_scores(X, weights, labels, pilot, floor):
+    """weights * (sqrt leverage + 1/n) * (floor + 1 - p_pilot(label | x)), by SVD and softmax."""
+    bound = weights * (root_leverage_scores(X) + 1.0 / X.shape[0])
+    logits = X.astype(np.float64) @ pilot.coef.T + pilot.intercept
+    if pilot.coef.shape[0] == 1:
+        logits = np.hstack([np.zeros_like(logits), logits])
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    column = {int(c): i for i, c in enumerate(pilot.classes)}
+    miss = np.array([1.0 - probabilities[i, column[c]] if c in column else 1.0
+                     for i, c in enumerate(labels.tolist())])  # fmt: skip
+    return bound * (floor + miss)
+
+
 def inclusion_probabilities(scores, m):
     """pi = min(1, c q) with sum pi = m, by sorting and trying each number of capped rows."""
     n = scores.size

@@ -5,27 +5,68 @@ import numpy as np
 import pytest
 
 from coreset_engine import _kernels
+from coreset_engine._cpu import scan_rows, sensitivity_scores
 from coreset_engine._linalg import gram_with_intercept, leverage_projection, projected_row_norms
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n", [1, 17, 40_000])
-def test_scan_finite_and_max_matches_reference(dtype, n):
+@pytest.mark.parametrize("n", [1, 17, 100_000])
+def test_scan_rows_matches_reference(dtype, n):
     rng = np.random.default_rng(n)
     X = (rng.standard_cauchy(size=(n, 7)) * 100).astype(dtype)
-    first, col_max = _kernels.scan_finite_and_max(X)
+    labels = rng.integers(0, 3, size=n)
+    scan = scan_rows(X, labels, hashes=True)
     ref_first, ref_max = naive.scan_finite_and_max(X)
-    assert first == ref_first == -1
-    np.testing.assert_allclose(col_max, ref_max, rtol=1e-7)
+    assert scan.first_bad == ref_first == -1
+    np.testing.assert_allclose(scan.col_max, ref_max, rtol=1e-7)
+    np.testing.assert_allclose(scan.col_sum, X.astype(np.float64).sum(axis=0), rtol=1e-9)
+    assert scan.hashes.shape == (n,) and scan.hashes.dtype == np.uint64
+    # equal rows and labels hash equal, whichever thread's range they fall in
+    assert scan_rows(X[::-1], labels[::-1], hashes=True).hashes[::-1].tolist() == scan.hashes.tolist()
+    assert scan_rows(X, labels).hashes is None
+
+
+def test_row_hashes_separate_labels_and_bits():
+    X = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [-0.0, 2.0], [0.0, 2.0]])
+    hashes = scan_rows(X, np.array([0, 0, 1, 0, 0]), hashes=True).hashes
+    assert hashes[0] == hashes[1] and len(set(hashes[1:].tolist())) == 4
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_scan_finds_first_bad_row_across_blocks(bad):
-    X = np.ones((50_000, 3))
-    X[33_333, 2] = bad
-    X[45_000, 0] = bad
-    first, _ = _kernels.scan_finite_and_max(X)
-    assert first == naive.scan_finite_and_max(X)[0] == 33_333
+@pytest.mark.parametrize("threads", ["1", "2", "3"])
+def test_scan_finds_first_bad_row_across_ranges(bad, threads, monkeypatch):
+    monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
+    X = np.ones((100_000, 3))
+    X[73_333, 2] = bad
+    X[95_000, 0] = bad
+    assert scan_rows(X).first_bad == naive.scan_finite_and_max(X)[0] == 73_333
+
+
+def test_thread_setting_is_validated(monkeypatch):
+    monkeypatch.setenv("CORESET_ENGINE_THREADS", "zero")
+    with pytest.raises(ValueError, match="CORESET_ENGINE_THREADS must be a positive integer"):
+        scan_rows(np.ones((5, 2)))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 3, 5])
+def test_fused_sensitivity_scores_match_reference(dtype, n_classes):
+    from coreset_engine._pilot import fit_pilot
+
+    rng = np.random.default_rng(n_classes)
+    n = 70_000
+    labels = rng.integers(0, n_classes, size=n)
+    X = (rng.normal(size=(n, 6)) + labels[:, None] * 0.5).astype(dtype)
+    weights = rng.random(n) + 0.5
+    gram = gram_with_intercept(X, np.abs(X.astype(np.float64)).max(axis=0))
+    projection = leverage_projection(gram)
+    seen = labels < n_classes - 1 if n_classes > 2 else np.ones(n, bool)  # pilot misses a class
+    pilot = fit_pilot(X[seen][:3000], labels[seen][:3000], np.ones(3000))
+    got = sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes)
+    expected = naive.sensitivity_scores(X, weights, labels, pilot, 0.1)
+    np.testing.assert_allclose(got, expected, rtol=2e-3 if dtype == np.float32 else 1e-7)
+    plain = sensitivity_scores(X, projection, 1 / n)
+    np.testing.assert_allclose(plain, naive.root_leverage_scores(X) + 1 / n, rtol=2e-3)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -52,10 +52,13 @@ class SamplingMethod(ABC):
 
     @abstractmethod
     def scores(
-        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray, stats: NodeStats, pilot=None
+        self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None, stats: NodeStats,
+        pilot=None, sketch: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Return a positive score per row of ``X`` (rows carry ``weights``). ``pilot`` is a
-        fitted :class:`coreset_engine._pilot.Pilot` or None (not yet available)."""
+        """Return a positive score per row of ``X`` (rows carry ``weights``;
+        None means unit weights). ``pilot`` is a
+        fitted :class:`coreset_engine._pilot.Pilot` or None (not yet available); ``sketch`` a
+        Johnson-Lindenstrauss matrix for the leverage projection, or None (exact)."""
 
 
 _REGISTRY: dict[str, type[SamplingMethod]] = {}

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._linalg import leverage_projection, projected_row_norms
+from .._cpu import sensitivity_scores
+from .._linalg import leverage_projection
 from ._base import NodeStats, SamplingMethod, register_method
 
 #: Share of a row's leverage score it keeps however confident the pilot is. Keeps the coreset
@@ -24,10 +25,13 @@ from ._base import NodeStats, SamplingMethod, register_method
 PILOT_FLOOR = 0.1
 
 
-def root_leverage_bound(X, weights, stats: NodeStats) -> np.ndarray:
-    """w_i * (sqrt(leverage_i) + 1/n) against the node's exact Gram matrix."""
-    root_leverage = projected_row_norms(X, leverage_projection(stats.gram))
-    return weights * (root_leverage + 1.0 / stats.n_rows)
+def _scores(X, y, weights, stats: NodeStats, pilot, n_classes: int, sketch=None) -> np.ndarray:
+    """w_i * (sqrt(leverage_i) + 1/n) against the node's exact Gram matrix, times
+    (PILOT_FLOOR + miss probability) when a pilot is given; one fused pass over the rows."""
+    return sensitivity_scores(
+        X, leverage_projection(stats.gram, sketch), 1.0 / stats.n_rows, weights, y, pilot,
+        PILOT_FLOOR, n_classes,
+    )  # fmt: skip
 
 
 @register_method
@@ -36,8 +40,8 @@ class RootLeverageMethod(SamplingMethod):
 
     name = "l2s"
 
-    def scores(self, X, y, weights, stats: NodeStats, pilot=None) -> np.ndarray:
-        return root_leverage_bound(X, weights, stats)
+    def scores(self, X, y, weights, stats: NodeStats, pilot=None, sketch=None) -> np.ndarray:
+        return _scores(X, y, weights, stats, None, stats.class_counts.size, sketch)
 
 
 @register_method
@@ -47,8 +51,5 @@ class SensitivityMethod(SamplingMethod):
     name = "sensitivity"
     uses_pilot = True
 
-    def scores(self, X, y, weights, stats: NodeStats, pilot=None) -> np.ndarray:
-        bound = root_leverage_bound(X, weights, stats)
-        if pilot is None:
-            return bound
-        return bound * (PILOT_FLOOR + pilot.miss_probability(X, y))
+    def scores(self, X, y, weights, stats: NodeStats, pilot=None, sketch=None) -> np.ndarray:
+        return _scores(X, y, weights, stats, pilot, stats.class_counts.size, sketch)
