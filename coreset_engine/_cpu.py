@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,6 +38,7 @@ _WORD = {4: np.uint32, 8: np.uint64}
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
+_background: ThreadPoolExecutor | None = None
 
 
 def n_workers() -> int:
@@ -80,6 +81,16 @@ def row_ranges(n: int, min_rows: int = _MIN_ROWS_PER_PART) -> list[tuple[int, in
     parts = max(1, min(n_workers(), n // max(min_rows, 1)))
     bounds = np.linspace(0, n, parts + 1).astype(np.int64)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def run_in_background(function, *args) -> Future:
+    """Start ``function(*args)`` in the one background thread (a pilot refit); returns its
+    future."""
+    global _background
+    with _pool_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(1, thread_name_prefix="coreset-engine-background")
+    return _background.submit(function, *args)
 
 
 def run_in_pool(function, ranges: list[tuple[int, int]]) -> list:

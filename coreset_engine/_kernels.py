@@ -148,6 +148,28 @@ def fused_scores_block(U, k, bias, labels, weights, column_of_label, offset, inv
 
 
 @njit(nogil=True, cache=True)
+def group_by_class(order, labels, scores, n_classes):
+    """Stable counting sort of the rows in ``order`` by label. Returns (rows grouped by class,
+    each class in its ``order``; start of each class, plus the end; score total per class)."""
+    n = order.shape[0]
+    starts = np.zeros(n_classes + 1, dtype=np.int64)
+    totals = np.zeros(n_classes)
+    for i in range(n):
+        starts[labels[i] + 1] += 1
+        totals[labels[i]] += scores[i]
+    for c in range(n_classes):
+        starts[c + 1] += starts[c]
+    filled = starts[:-1].copy()
+    grouped = np.empty(n, dtype=np.int64)
+    for t in range(n):
+        i = order[t]
+        c = labels[i]
+        grouped[filled[c]] = i
+        filled[c] += 1
+    return grouped, starts, totals
+
+
+@njit(nogil=True, cache=True)
 def inclusion_probabilities(scores, m):
     """Inclusion probabilities pi_i = min(1, c * q_i) with sum(pi) = m.
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import inclusion_probabilities, systematic_select
+from ._kernels import group_by_class, inclusion_probabilities, systematic_select
 
 
 def class_budgets(
@@ -69,27 +69,27 @@ def draw(
     """Draw ``size`` rows. Returns (sorted row positions, their inclusion probabilities).
 
     With ``labels`` given, each class gets its own budget (:func:`class_budgets`); otherwise all
-    rows share one.
+    rows share one. Rows are grouped by class with one counting sort; each class is visited in
+    a random order by systematic sampling.
     """
     n = scores.shape[0]
     if size >= n:
         return np.arange(n, dtype=np.int64), np.ones(n)
+    order = np.arange(n, dtype=np.int64)
     if labels is None:
-        groups = [np.arange(n, dtype=np.int64)]
+        starts = np.array([0, n])
         budgets = np.array([size])
     else:
-        groups = [np.flatnonzero(labels == c) for c in range(n_classes)]
-        totals = np.array([scores[g].sum() for g in groups])
-        sizes = np.array([g.size for g in groups])
-        budgets = class_budgets(totals, sizes, size)
+        order, starts, totals = group_by_class(order, labels, scores, n_classes)
+        budgets = class_budgets(totals, np.diff(starts), size)
     picked, probabilities = [], []
-    for rows, budget in zip(groups, budgets):
+    for c, budget in enumerate(budgets):
         if budget <= 0:
             continue
-        group_scores = np.ascontiguousarray(scores[rows], dtype=np.float64)
-        pi = inclusion_probabilities(group_scores, int(budget))
-        order = rng.permutation(rows.size)
-        chosen = systematic_select(pi, order, rng.random())
+        rows = order[starts[c] : starts[c + 1]]
+        pi = inclusion_probabilities(np.ascontiguousarray(scores[rows], dtype=np.float64),
+                                     int(budget))  # fmt: skip
+        chosen = systematic_select(pi, rng.permutation(rows.size), rng.random())
         picked.append(rows[chosen])
         probabilities.append(pi[chosen])
     positions = np.concatenate(picked)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,7 +22,7 @@ from sklearn.base import BaseEstimator
 
 from ._coreset import Coreset
 from ._dedup import merge_duplicates
-from ._cpu import blas_single_thread, scan_rows
+from ._cpu import blas_single_thread, run_in_background, scan_rows
 from ._linalg import gram_with_intercept, jl_sketch
 from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw
@@ -67,8 +68,20 @@ class TreeState:
     n_rows: int = 0
     n_leaves: int = 0
     pilot: Pilot | None = None
+    #: A pilot refit still running in the background (see CoresetTree._refresh_pilot).
+    pending_pilot: Future | None = None
+
+    def current_pilot(self) -> Pilot | None:
+        """The pilot, after waiting for a refit in flight (which re-raises its error)."""
+        if self.pending_pilot is not None:
+            pilot = self.pending_pilot.result()
+            self.pending_pilot = None
+            if pilot is not None:
+                self.pilot = pilot
+        return self.pilot
 
     def copy_without_spine(self) -> TreeState:
+        self.current_pilot()
         kept = [node for node in self.nodes if not node.spine]
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
@@ -299,13 +312,6 @@ class CoresetTree(BaseEstimator):
             np.bincount(labels, minlength=state.n_classes).astype(np.int64),
         )
         leaf = state.n_leaves
-        needs_pilot = self._method.uses_pilot and state.pilot is None
-        if needs_pilot and X.shape[0] > self.coreset_size:
-            # No pilot yet (first leaf): fit one on a leverage sample drawn with its own random
-            # stream, so the final draw below is independent of the pilot.
-            first = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None,
-                                 False, stream=1, hashes=scan.hashes)  # fmt: skip
-            state.pilot = fit_pilot(first.X, first.y, first.weights)
         node = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None, False,
                             hashes=scan.hashes)  # fmt: skip
         state.nodes.append(node)
@@ -326,7 +332,11 @@ class CoresetTree(BaseEstimator):
 
     def _refresh_pilot(self, state: TreeState) -> None:
         """Refit the pilot on the coreset of all rows so far (after leaves 2, 4, 8, ...: a
-        logarithmic number of small fits, and every pilot sees the data in proportion)."""
+        logarithmic number of small fits, and every pilot sees the data in proportion).
+
+        The fit runs in a background thread while the next leaf is read, scanned and its Gram
+        matrix formed; the next scoring pass waits for it, so results do not depend on timing."""
+        state.current_pilot()
         nodes = [state.nodes[i] for i in state.stack]
         X = np.concatenate([n.X for n in nodes])
         labels = np.concatenate([n.y for n in nodes])
@@ -338,9 +348,7 @@ class CoresetTree(BaseEstimator):
             positions, probabilities = draw(weights, None, state.n_classes, PILOT_ROWS, rng)
             X, labels = X[positions], labels[positions]
             weights = weights[positions] / probabilities
-        pilot = fit_pilot(X, labels, weights)
-        if pilot is not None:
-            state.pilot = pilot
+        state.pending_pilot = run_in_background(fit_pilot, X, labels, weights)
 
     def _finalize(self, state: TreeState) -> None:
         current = state.stack[-1]
@@ -348,6 +356,7 @@ class CoresetTree(BaseEstimator):
             state.nodes.append(self._merge(state, left, current, spine=True))
             current = len(state.nodes) - 1
         state.root = current
+        state.current_pilot()  # a built tree never holds a fit in flight
 
     def _merge(self, state: TreeState, left_id: int, right_id: int, *, spine: bool) -> Node:
         left, right = state.nodes[left_id], state.nodes[right_id]
@@ -367,7 +376,7 @@ class CoresetTree(BaseEstimator):
 
     def _reduce(
         self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine, stream=0, hashes=None,
+        children, spine, hashes=None,
     ) -> Node:  # fmt: skip
         """Sample ``coreset_size`` of the given weighted rows (all of them if they fit).
         ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known."""
@@ -383,10 +392,20 @@ class CoresetTree(BaseEstimator):
             sketch = None
             if self.sketch_size is not None and self.sketch_size < X.shape[1] + 1:
                 sketch = jl_sketch(state.seed, X.shape[1] + 1, self.sketch_size)
-            scores = self._method.scores(X, labels, weights, stats, state.pilot, sketch)
-            key = (first_leaf, last_leaf, height, int(spine), stream)
-            rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=key))
+            key = (first_leaf, last_leaf, height, int(spine))
             group_labels = labels if self._method.class_aware else None
+            pilot = state.current_pilot() if self._method.uses_pilot else None
+            if self._method.uses_pilot and pilot is None:
+                # No pilot yet (the first sampled node): fit one on a leverage sample of
+                # PILOT_ROWS rows drawn with its own random stream, so the draw below is
+                # independent of the pilot.
+                scores = self._method.scores(X, labels, weights, stats, None, sketch)
+                rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 1)))
+                rows, pis = draw(scores, group_labels, state.n_classes, PILOT_ROWS, rng)
+                sample_weights = (1.0 if weights is None else weights[rows]) / pis
+                state.pilot = pilot = fit_pilot(X[rows], labels[rows], sample_weights)
+            scores = self._method.scores(X, labels, weights, stats, pilot, sketch)
+            rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 0)))
             positions, probabilities = draw(
                 scores, group_labels, state.n_classes, self.coreset_size, rng
             )

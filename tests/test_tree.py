@@ -36,8 +36,16 @@ def test_levels_grow_and_keep_total_weight():
     assert sizes == [1000, 2000, 4000, 8000]
     for level in range(tree.depth_ + 1):
         cs = tree.get_coreset(level)
-        assert abs(cs.weights.sum() / X.shape[0] - 1) < 0.05
         np.testing.assert_array_equal(cs.X, X[cs.indices])
+    # Horvitz-Thompson weights: the total weight estimates the row count without bias (one
+    # seed's root is off by ~2% typically, so the check averages ten seeds).
+    deviations = np.array([
+        [cs.weights.sum() / X.shape[0] - 1 for cs in map(built.get_coreset, range(4))]
+        for built in (CoresetTree(coreset_size=1000, chunk_size=2500, random_state=seed).build(X, y)
+                      for seed in range(10))
+    ])  # fmt: skip
+    assert np.abs(deviations.mean(axis=0)).max() < 0.015
+    assert np.abs(deviations).max() < 0.1
     with pytest.raises(ValueError, match="'level'.*0..3.*Got 4"):
         tree.get_coreset(4)
 
