@@ -30,13 +30,14 @@ def merge_duplicates(
     if hashes is None:
         hashes = scan_rows(X, labels, hashes=True).hashes
     n_bits = int(np.clip(np.log2(max(n, 1) / _ROWS_PER_PARTITION), 0, _MAX_PARTITION_BITS))
-    order, starts = partition_by_hash(hashes, n_bits)
+    order, starts, sorted_hashes = partition_by_hash(hashes, n_bits)
     representative = np.empty(n, dtype=np.int64)
     # contiguous groups of partitions with about equal rows, one per worker thread
     cuts = np.searchsorted(starts, np.linspace(0, n, n_workers() + 1)[1:-1])
     bounds = np.unique(np.concatenate([[0], cuts, [starts.size - 1]]))
     run_in_pool(
-        lambda a, b: group_partitions(words, labels, hashes, order, starts, a, b, representative),
+        lambda a, b: group_partitions(words, labels, sorted_hashes, order, starts, a, b,
+                                      representative),
         list(zip(bounds[:-1].tolist(), bounds[1:].tolist())),
     )
     first = np.flatnonzero(representative == np.arange(n))

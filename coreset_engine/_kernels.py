@@ -255,7 +255,7 @@ def systematic_select(pi, order, start):
 @njit(nogil=True, cache=True)
 def partition_by_hash(hashes, n_bits):
     """Stable counting sort of rows by the top ``n_bits`` bits of their hash. Returns (row order,
-    start of each of the 2**n_bits partitions in it, plus the end)."""
+    start of each of the 2**n_bits partitions in it, plus the end; the hashes in that order)."""
     n = hashes.shape[0]
     n_parts = 1 << n_bits
     shift = np.uint64(64 - n_bits)
@@ -267,18 +267,21 @@ def partition_by_hash(hashes, n_bits):
         starts[p + 1] += starts[p]
     filled = starts[:-1].copy()
     order = np.empty(n, dtype=np.int64)
+    sorted_hashes = np.empty(n, dtype=np.uint64)
     for i in range(n):
         part = np.int64(hashes[i] >> shift) if n_bits > 0 else 0
         order[filled[part]] = i
+        sorted_hashes[filled[part]] = hashes[i]
         filled[part] += 1
-    return order, starts
+    return order, starts, sorted_hashes
 
 
 @njit(nogil=True, cache=True)
-def group_partitions(words, labels, hashes, order, starts, first_part, last_part, representative):
+def group_partitions(words, labels, sorted_hashes, order, starts, first_part, last_part,
+                     representative):  # fmt: skip
     """For partitions first_part..last_part-1: representative[i] = first row with the same bits
-    and label as row i. Open addressing per partition (small tables stay in cache); equal
-    hashes are confirmed word by word."""
+    and label as row i. Open addressing per partition (small tables stay in cache), over the
+    hashes in partition order (read in sequence); equal hashes are confirmed word by word."""
     k = words.shape[1]
     largest = 0
     for p in range(first_part, last_part):
@@ -286,7 +289,7 @@ def group_partitions(words, labels, hashes, order, starts, first_part, last_part
     size = 1
     while size < 2 * largest:
         size *= 2
-    table = np.full(size, -1, dtype=np.int64)  # row number of a group's first row
+    table = np.full(size, -1, dtype=np.int64)  # position (in ``order``) of a group's first row
     for p in range(first_part, last_part):
         count = starts[p + 1] - starts[p]
         if count == 0:
@@ -297,15 +300,16 @@ def group_partitions(words, labels, hashes, order, starts, first_part, last_part
         mask = np.uint64(local - 1)
         for t in range(starts[p], starts[p + 1]):
             i = order[t]
-            h = hashes[i]
+            h = sorted_hashes[t]
             slot = (h ^ (h >> np.uint64(29))) & mask
             while True:
-                j = table[slot]
-                if j < 0:
-                    table[slot] = i
+                u = table[slot]
+                if u < 0:
+                    table[slot] = t
                     representative[i] = i
                     break
-                if hashes[j] == h and labels[j] == labels[i]:
+                j = order[u]
+                if sorted_hashes[u] == h and labels[j] == labels[i]:
                     same = True
                     for c in range(k):
                         if words[i, c] != words[j, c]:
