@@ -330,7 +330,7 @@ def test_progress_bar_and_custom_backend(data, capsys):
     assert runs == [8]
     assert "8/8" in capsys.readouterr().err
     with pytest.raises(ValueError, match="'backend' parameter of GridSearch must be one of"):
-        GridSearch(LogisticRegression(), GRID, backend="torch").fit(X, y)
+        GridSearch(LogisticRegression(), GRID, backend="nope").fit(X, y)
 
 
 # --------------------------------------------------------------------- random and Bayes

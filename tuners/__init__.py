@@ -3,8 +3,10 @@
 Every search and ensemble fits on a :class:`coreset_engine.CoresetTree` (its coreset at
 ``level``), a :class:`coreset_engine.Coreset`, or arrays with ``sample_weight``; the weights
 reach every fit and every validation score. :class:`GridSearch` documents the parameters all
-searches share and the validation scheme. PyTorch is imported only when a
-:class:`TorchClassifier` is fitted.
+searches share and the validation scheme. ``backend="torch"`` fits all candidates
+of a LogisticRegression search in one batched Newton solve, on a GPU when there is one
+(:class:`TorchLogisticBackend`). PyTorch is imported only when a :class:`TorchClassifier` is
+fitted or the torch backend runs.
 """
 
 from ._backends import register_backend
@@ -14,6 +16,7 @@ from ._ensemble import BaggingEnsemble, VotingEnsemble
 from ._grid import GridSearch, RandomSearch
 from ._halving import HalvingSearch
 from ._search import BaseSearch
+from ._torch_backend import TorchLogisticBackend  # registers backend="torch"
 from ._torch_classifier import TorchClassifier
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "StopWithoutImprovement",
     "TimeLimit",
     "TorchClassifier",
+    "TorchLogisticBackend",
     "VotingEnsemble",
     "register_backend",
 ]

@@ -2,8 +2,9 @@
 
 A backend turns a list of :class:`FitTask` into :class:`FitResult` objects, yielded in task
 order so a search can report progress and stop early. The default, ``"sklearn"``, fits clones
-of a scikit-learn estimator in joblib workers. A batched GPU backend can be added with
-:func:`register_backend` without touching the searches.
+of a scikit-learn estimator in joblib workers; ``"torch"`` (``_torch_backend``) solves all
+fits of a LogisticRegression search at once, on a GPU when there is one. More can be added
+with :func:`register_backend` without touching the searches.
 """
 
 from __future__ import annotations

@@ -64,7 +64,10 @@ class GridSearch(BaseSearch):
     progress_bar : bool, default False
         Show a tqdm bar over fits.
     backend : str, default "sklearn"
-        Who runs the fits; see :func:`tuners.register_backend`.
+        Who runs the fits: "sklearn" (clones fitted in joblib workers) or "torch" (a
+        LogisticRegression only: all fits of a round in one batched Newton solve, on a CUDA
+        GPU when PyTorch sees one; see :class:`tuners.TorchLogisticBackend`). Others can be
+        added with :func:`tuners.register_backend`.
     level : int, default 0
         Tree level searched when ``fit`` gets a CoresetTree (0: the root coreset).
 

@@ -7,13 +7,13 @@ module never imports PyTorch itself.
 from __future__ import annotations
 
 
-def import_torch():
+def import_torch(what: str = "TorchClassifier"):
+    """The ``torch`` module; an ImportError saying what to install if it is missing."""
     try:
         import torch
     except ImportError as error:
         raise ImportError(
-            "TorchClassifier needs PyTorch, which is not installed: "
-            "pip install coreset-engine[torch]"
+            f"{what} needs PyTorch, which is not installed: pip install coreset-engine[torch]"
         ) from error
     return torch
 
