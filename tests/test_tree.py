@@ -215,3 +215,37 @@ def test_duplicate_rows_are_merged_losslessly():
     np.testing.assert_allclose(cs.weights, counts)
     plain = CoresetTree(coreset_size=100, chunk_size=3000, deduplicate=False, random_state=0)
     assert len(plain.build(X, y).get_coreset()) == 100
+
+
+def test_sketch_size_is_reproducible_saved_and_close_to_exact(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.standard_t(df=3, size=(30_000, 24))
+    y = (X[:, :3].sum(axis=1) + rng.normal(size=30_000) > 0).astype(np.int64)
+    params = dict(coreset_size=1000, chunk_size=10_000, random_state=4)
+    sketched = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
+    again = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
+    _same_tree(sketched, again)
+    exact = CoresetTree(**params).build(X[:20_000], y[:20_000])
+    assert not np.array_equal(sketched.get_coreset().indices, exact.get_coreset().indices)
+    sketched.save(tmp_path / "tree.h5")
+    loaded = CoresetTree.load(tmp_path / "tree.h5")
+    assert loaded.sketch_size == 12
+    sketched.partial_build(X[20_000:], y[20_000:])
+    loaded.partial_build(X[20_000:], y[20_000:])
+    _same_tree(sketched, loaded)
+    # the sketched scores are a noisy version of the exact ones: the leaf's scores correlate
+    from coreset_engine._linalg import gram_with_intercept, jl_sketch, leverage_projection
+    from coreset_engine._cpu import sensitivity_scores
+
+    gram = gram_with_intercept(X, np.abs(X).max(axis=0))
+    exact_norms = sensitivity_scores(X, leverage_projection(gram), 0.0)
+    noisy = sensitivity_scores(X, leverage_projection(gram, jl_sketch(0, 25, 12)), 0.0)
+    assert np.corrcoef(exact_norms, noisy)[0, 1] > 0.8
+    assert abs(np.mean(noisy**2) / np.mean(exact_norms**2) - 1) < 0.1  # unbiased in the square
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, "20"])
+def test_sketch_size_is_validated(bad):
+    X, y = _data(n=2000)
+    with pytest.raises(ValueError, match="'sketch_size' parameter of CoresetTree"):
+        CoresetTree(coreset_size=100, chunk_size=1000, sketch_size=bad).build(X, y)
