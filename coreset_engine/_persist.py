@@ -49,6 +49,7 @@ def save_tree(tree, state, path) -> None:
                     "deduplicate": bool(tree.deduplicate),
                     "sketch_size": tree.sketch_size,
                     "random_state": tree.random_state,
+                    "backend": tree.backend,
                 }
             )
             for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):

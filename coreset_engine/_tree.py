@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.base import BaseEstimator
 
+from ._backend import CpuBackend, check_backend, get_backend
 from ._coreset import Coreset
 from ._dedup import merge_duplicates
 from ._cpu import blas_single_thread, run_in_background, scan_rows
-from ._linalg import gram_with_intercept, jl_sketch
+from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw
 from ._validation import (
@@ -118,7 +119,15 @@ class CoresetTree(BaseEstimator):
         cost of noisier scores (a score's relative spread is about 1 / sqrt(2 k)). Worth it when
         d is large; used only when k < d + 1.
     random_state : int or None
-        Seed. The same seed and data give the same tree, bit for bit.
+        Seed. The same seed and data give the same tree, bit for bit, on the same backend (for
+        ``"cuda"``: on the same GPU model and library versions, as cuBLAS promises).
+    backend : {"cpu", "cuda", "auto"}
+        Where the per-leaf row passes run (finite check and row hashes, Gram matrix, scores).
+        ``"cuda"`` runs them on an NVIDIA GPU (needs ``pip install coreset-engine[cuda]``:
+        numba-cuda and torch or cupy); leaves below 262,144 rows, merges, duplicate merging and
+        the draw stay on the CPU. Scores match the CPU's up to float rounding, so the sampling
+        distribution is the same, but trees are not bit-identical across backends. ``"auto"``
+        is ``"cuda"`` when a usable GPU is found, else ``"cpu"``.
 
     Attributes
     ----------
@@ -131,6 +140,8 @@ class CoresetTree(BaseEstimator):
     n_leaves_ : int
     class_counts_ : ndarray
         Rows of each class in the data.
+    backend_ : str
+        The backend the last build used (``"cpu"`` or ``"cuda"``; resolves ``"auto"``).
 
     Examples
     --------
@@ -157,6 +168,7 @@ class CoresetTree(BaseEstimator):
         deduplicate: bool = True,
         sketch_size: int | None = None,
         random_state: int | None = None,
+        backend: str = "cpu",
     ):
         self.task = task
         self.coreset_size = coreset_size
@@ -166,6 +178,7 @@ class CoresetTree(BaseEstimator):
         self.deduplicate = deduplicate
         self.sketch_size = sketch_size
         self.random_state = random_state
+        self.backend = backend
 
     # ----------------------------------------------------------------- parameters and state
     def _validate_params(self) -> None:
@@ -189,6 +202,12 @@ class CoresetTree(BaseEstimator):
                 f"Got {self.deduplicate!r} instead."
             )
         self._method = get_method(self.method, caller)
+        check_backend(self.backend, caller)
+
+    def _resolve_backend(self) -> None:
+        """Pick the backend for a build (raises if "cuda" cannot run here)."""
+        self._backend = get_backend(self.backend, type(self).__name__)
+        self.backend_ = self._backend.name
 
     def _new_state(self, n_features: int, dtype: np.dtype, n_classes: int) -> TreeState:
         seed = self.random_state
@@ -214,6 +233,7 @@ class CoresetTree(BaseEstimator):
     def build(self, X, y) -> CoresetTree:
         """Build the tree from in-memory arrays (NumPy or pandas). Returns self."""
         self._validate_params()
+        self._resolve_backend()
         X = as_feature_matrix(X)
         labels = as_labels(y, X.shape[0])
         counts = np.bincount(labels)
@@ -233,6 +253,7 @@ class CoresetTree(BaseEstimator):
         if getattr(self, "_state", None) is None:
             return self.build(X, y)
         self._validate_params()
+        self._resolve_backend()
         old = self._state
         X = as_feature_matrix(X)
         if X.shape[1] != old.n_features:
@@ -260,6 +281,7 @@ class CoresetTree(BaseEstimator):
         from ._validation import check_feature_dtype, labels_to_int
 
         self._validate_params()
+        self._resolve_backend()
         self.build_seconds_ = None
         started = time.perf_counter()
         with open_dataset_pair(path, x, y, self.chunk_size) as (X_data, y_data):
@@ -301,19 +323,23 @@ class CoresetTree(BaseEstimator):
             raise AssertionError("leaves must arrive in row order")
         if labels.size and labels.max() >= state.n_classes:
             check_label_range(int(labels.max()), state.n_classes)
-        scan = scan_rows(X, labels, hashes=self.deduplicate)
+        backend = getattr(self, "_backend", None) or CpuBackend()
+        rows = backend.rows(X, labels)  # on the GPU for "cuda": uploaded once, read by 3 passes
+        scan = rows.scan(hashes=self.deduplicate)
         if scan.first_bad >= 0:
             raise ValueError(
                 f"X must be finite. Got NaN or infinity in row {offset + scan.first_bad}."
             )
         stats = NodeStats(
             X.shape[0],
-            gram_with_intercept(X, scan.col_max, scan.col_sum),
+            rows.gram_with_intercept(scan.col_max, scan.col_sum),
             np.bincount(labels, minlength=state.n_classes).astype(np.int64),
         )
         leaf = state.n_leaves
         node = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None, False,
-                            hashes=scan.hashes)  # fmt: skip
+                            hashes=scan.hashes,
+                            device_rows=rows if rows.on_device else None)  # fmt: skip
+        del rows
         state.nodes.append(node)
         state.stack.append(len(state.nodes) - 1)
         state.n_rows += X.shape[0]
@@ -376,10 +402,12 @@ class CoresetTree(BaseEstimator):
 
     def _reduce(
         self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine, hashes=None,
+        children, spine, hashes=None, device_rows=None,
     ) -> Node:  # fmt: skip
         """Sample ``coreset_size`` of the given weighted rows (all of them if they fit).
-        ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known."""
+        ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known;
+        ``device_rows`` the same rows already on a device (scored there if the method can)."""
+        keep = None
         if self.deduplicate:
             keep, summed = merge_duplicates(X, labels, weights, hashes)
             if keep is not None:
@@ -395,16 +423,19 @@ class CoresetTree(BaseEstimator):
             key = (first_leaf, last_leaf, height, int(spine))
             group_labels = labels if self._method.class_aware else None
             pilot = state.current_pilot() if self._method.uses_pilot else None
+            on_device = {}
+            if device_rows is not None and self._method.accepts_backend:
+                on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
             if self._method.uses_pilot and pilot is None:
                 # No pilot yet (the first sampled node): fit one on a leverage sample of
                 # PILOT_ROWS rows drawn with its own random stream, so the draw below is
                 # independent of the pilot.
-                scores = self._method.scores(X, labels, weights, stats, None, sketch)
+                scores = self._method.scores(X, labels, weights, stats, None, sketch, **on_device)
                 rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 1)))
                 rows, pis = draw(scores, group_labels, state.n_classes, PILOT_ROWS, rng)
                 sample_weights = (1.0 if weights is None else weights[rows]) / pis
                 state.pilot = pilot = fit_pilot(X[rows], labels[rows], sample_weights)
-            scores = self._method.scores(X, labels, weights, stats, pilot, sketch)
+            scores = self._method.scores(X, labels, weights, stats, pilot, sketch, **on_device)
             rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 0)))
             positions, probabilities = draw(
                 scores, group_labels, state.n_classes, self.coreset_size, rng

@@ -31,6 +31,7 @@ def _xy(n=300, d=3):
         (dict(method="magic"), "'method' parameter.*sensitivity.*uniform.*Got 'magic'"),
         (dict(n_classes=1), "'n_classes'.*>= 2. Got 1"),
         (dict(random_state=-1), "'random_state'.*Got -1"),
+        (dict(backend="gpu"), "'backend' parameter.*'cpu', 'cuda', 'auto'.*Got 'gpu'"),
     ],
 )
 def test_bad_parameters(params, message):

@@ -49,16 +49,22 @@ class SamplingMethod(ABC):
     class_aware: bool = True
     #: The tree fits a pilot model (``coreset_engine._pilot``) and passes it to ``scores``.
     uses_pilot: bool = False
+    #: ``scores`` takes a ``backend`` argument; the tree then passes the rows' device copy when
+    #: it has one (``CoresetTree(backend="cuda")``). Methods without it always get host arrays.
+    accepts_backend: bool = False
 
     @abstractmethod
     def scores(
         self, X: np.ndarray, y: np.ndarray, weights: np.ndarray | None, stats: NodeStats,
-        pilot=None, sketch: np.ndarray | None = None,
+        pilot=None, sketch: np.ndarray | None = None, backend=None,
     ) -> np.ndarray:
         """Return a positive score per row of ``X`` (rows carry ``weights``;
         None means unit weights). ``pilot`` is a
         fitted :class:`coreset_engine._pilot.Pilot` or None (not yet available); ``sketch`` a
-        Johnson-Lindenstrauss matrix for the leverage projection, or None (exact)."""
+        Johnson-Lindenstrauss matrix for the leverage projection, or None (exact).
+        ``backend`` (only for methods that set ``accepts_backend``) is None (compute on the
+        CPU) or the same rows resident on a device, with a ``sensitivity_scores`` method of the
+        signature of :func:`coreset_engine._cpu.sensitivity_scores` that computes there."""
 
 
 _REGISTRY: dict[str, type[SamplingMethod]] = {}

@@ -25,10 +25,14 @@ from ._base import NodeStats, SamplingMethod, register_method
 PILOT_FLOOR = 0.1
 
 
-def _scores(X, y, weights, stats: NodeStats, pilot, n_classes: int, sketch=None) -> np.ndarray:
+def _scores(
+    X, y, weights, stats: NodeStats, pilot, n_classes: int, sketch=None, backend=None
+) -> np.ndarray:
     """w_i * (sqrt(leverage_i) + 1/n) against the node's exact Gram matrix, times
-    (PILOT_FLOOR + miss probability) when a pilot is given; one fused pass over the rows."""
-    return sensitivity_scores(
+    (PILOT_FLOOR + miss probability) when a pilot is given; one fused pass over the rows (on
+    the device holding the rows when ``backend`` is given, else on the CPU)."""
+    score = sensitivity_scores if backend is None else backend.sensitivity_scores
+    return score(
         X, leverage_projection(stats.gram, sketch), 1.0 / stats.n_rows, weights, y, pilot,
         PILOT_FLOOR, n_classes,
     )  # fmt: skip
@@ -39,9 +43,12 @@ class RootLeverageMethod(SamplingMethod):
     """Square-root-leverage sensitivity bound plus a uniform term, class-aware."""
 
     name = "l2s"
+    accepts_backend = True
 
-    def scores(self, X, y, weights, stats: NodeStats, pilot=None, sketch=None) -> np.ndarray:
-        return _scores(X, y, weights, stats, None, stats.class_counts.size, sketch)
+    def scores(
+        self, X, y, weights, stats: NodeStats, pilot=None, sketch=None, backend=None
+    ) -> np.ndarray:
+        return _scores(X, y, weights, stats, None, stats.class_counts.size, sketch, backend)
 
 
 @register_method
@@ -50,6 +57,9 @@ class SensitivityMethod(SamplingMethod):
 
     name = "sensitivity"
     uses_pilot = True
+    accepts_backend = True
 
-    def scores(self, X, y, weights, stats: NodeStats, pilot=None, sketch=None) -> np.ndarray:
-        return _scores(X, y, weights, stats, pilot, stats.class_counts.size, sketch)
+    def scores(
+        self, X, y, weights, stats: NodeStats, pilot=None, sketch=None, backend=None
+    ) -> np.ndarray:
+        return _scores(X, y, weights, stats, pilot, stats.class_counts.size, sketch, backend)

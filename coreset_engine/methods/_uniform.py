@@ -18,7 +18,9 @@ class UniformMethod(SamplingMethod):
     name = "uniform"
     class_aware = False
 
-    def scores(self, X, y, weights, stats: NodeStats, pilot=None, sketch=None) -> np.ndarray:
+    def scores(
+        self, X, y, weights, stats: NodeStats, pilot=None, sketch=None, backend=None
+    ) -> np.ndarray:
         if weights is None:
             return np.ones(X.shape[0])
         return np.asarray(weights, dtype=np.float64)
