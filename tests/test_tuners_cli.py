@@ -56,6 +56,27 @@ def test_bayes_with_a_range(files):
     assert "4 candidates" in result.output and result.output.count("{'C':") == 3
 
 
+def test_torch_backend_picks_like_sklearn(files):
+    pytest.importorskip("torch")
+    picks = []
+    for backend in ("sklearn", "torch"):
+        result = CliRunner().invoke(
+            tune_command,
+            [str(files / "tree.h5"), "--grid", "C=0.001,0.01,0.1,1,10", "--cv", "3",
+             "--backend", backend],
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        picks.append([line for line in result.output.splitlines() if line.startswith("best:")])
+    assert picks[0] == picks[1] or abs(
+        float(picks[0][0].split()[-1]) - float(picks[1][0].split()[-1])
+    ) < 1e-6
+    result = CliRunner().invoke(
+        tune_command, [str(files / "tree.h5"), "--model", "mlp", "--grid", "alpha=0.1",
+                       "--backend", "torch"],
+    )  # fmt: skip
+    assert result.exit_code == 2 and "logistic regression only" in result.output
+
+
 def test_bad_grid_is_a_usage_error(files):
     result = CliRunner().invoke(tune_command, [str(files / "tree.h5"), "--grid", "C"])
     assert result.exit_code == 2 and "name=value" in result.output

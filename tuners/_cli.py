@@ -147,9 +147,12 @@ def _read_test(path: str, x_name: str, y_name: str) -> tuple[np.ndarray, np.ndar
 @click.option("--x", "x_name", default="X", show_default=True, help="Features dataset in --test.")
 @click.option("--y", "y_name", default="y", show_default=True, help="Labels dataset in --test.")
 @click.option("--progress/--no-progress", default=False, help="Show a progress bar.")
+@click.option("--backend", type=click.Choice(["sklearn", "torch"]), default="sklearn",
+              show_default=True,
+              help="torch: all logistic-regression candidates in one batched solve (GPU if any).")  # fmt: skip
 def tune_command(
     tree_path, model, search_name, grid_text, scoring, cv, level, n_iter, n_jobs, random_state,
-    top, test_path, x_name, y_name, progress,
+    top, test_path, x_name, y_name, progress, backend,
 ):  # fmt: skip
     """Search hyperparameters of MODEL on the coreset tree saved at TREE_PATH."""
     from coreset_engine import CoresetTree
@@ -159,7 +162,13 @@ def tune_command(
     options = {
         "scoring": scoring, "cv": cv if cv == "leaves" else int(cv), "level": level,
         "n_jobs": n_jobs, "random_state": random_state, "progress_bar": progress,
+        "backend": backend,
     }  # fmt: skip
+    if backend == "torch" and model != "logistic":
+        raise click.BadParameter(
+            f"backend 'torch' fits logistic regression only; got --model {model}.",
+            param_hint="--backend",
+        )
     if search_name in ("random", "bayes"):
         options["n_iter"] = n_iter
     search = SEARCHES[search_name](MODELS[model](), space, **options)
