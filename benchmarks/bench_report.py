@@ -36,11 +36,10 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
     docs_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_dataset(record, docs_dir / f"bench_{name}.png")
                for name, record in results["datasets"].items()]  # fmt: skip
-    scale = None
-    if scale_json is not None and Path(scale_json).is_file():
-        scale = json.loads(Path(scale_json).read_text())
+    paths = [scale_json] if isinstance(scale_json, (str, Path)) else list(scale_json or [])
+    scales = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
     markdown = docs_dir / "BENCHMARKS.md"
-    markdown.write_text(render_markdown(results, scale, scale_json))
+    markdown.write_text(render_markdown(results, scales or None, ", ".join(map(str, paths))))
     return [*written, markdown]
 
 
@@ -146,7 +145,10 @@ def render_markdown(results: dict, scale: dict | None, scale_json=None) -> str:
     ]
     for name, record in results["datasets"].items():
         lines += _dataset_section(name, record)
-    lines += _scale_section(scale, scale_json)
+    if isinstance(scale, dict) or scale is None:
+        scale = [scale]
+    for one in scale:
+        lines += _scale_section(one, scale_json)
     return "\n".join(lines) + "\n"
 
 
@@ -263,12 +265,16 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
             ),
             "",
         ]
+    sketch = scale.get("sketch_size")
+    setting = (f"coreset_size {scale['coreset_size']:,}, chunk {scale['chunk']:,}, "
+               f"{'sketch_size ' + str(sketch) if sketch else 'exact leverage'}, "
+               f"{scale['cpus']} CPUs; ") if "coreset_size" in scale else ""  # fmt: skip
     lines = [
-        f"## Building from a {scale['rows']:,}-row file",
+        f"## Building from a {scale['rows']:,}-row file" + (f" (sketch_size {sketch})" if sketch else ""),
         "",
         (
-            f"{scale['rows']:,} x {scale['features']} {scale['dtype']}, {scale['file_gb']:.2f} GB "
-            "(from the `bench_scale.py --out` JSON). Each build runs in a fresh process; "
+            f"{scale['rows']:,} x {scale['features']} {scale['dtype']}, {scale['file_gb']:.2f} GB; "
+            f"{setting}(from the `bench_scale.py --out` JSON). Each build runs in a fresh process; "
             "**cold** drops the file from the page cache first, **warm** reads it from the page "
             "cache. build/read is the build's seconds over a plain chunked read of the same file "
             "in the same run."
@@ -289,6 +295,10 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
             f"| {r['rows_per_second']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['root_rows']:,} "
             f"| {r['depth']} |"
         )
+    for label, r in scale.get("cold_start", {}).items():
+        lines += ["", f"Cold start, {label.replace('_', ' ')} (`NUMBA_CACHE_DIR`): import "
+                  f"{r['import_seconds']:.2f} s, first build of 20,000 rows "
+                  f"{r['first_build_seconds']:.2f} s."]  # fmt: skip
     return lines + [""]
 
 
@@ -310,8 +320,8 @@ def main(argv=None) -> None:
     )
     parser.add_argument("json", nargs="?", default="results/engine.json")
     parser.add_argument("--docs-dir", default="docs")
-    parser.add_argument("--scale", default="results/scale.json",
-                        help="bench_scale.py --out JSON (used if it exists).")  # fmt: skip
+    parser.add_argument("--scale", nargs="*", default=["results/scale.json"],
+                        help="bench_scale.py --out JSON files (those that exist).")  # fmt: skip
     args = parser.parse_args(argv)
     results = json.loads(Path(args.json).read_text())
     for path in write_report(results, args.docs_dir, scale_json=args.scale):

@@ -24,16 +24,48 @@ CHILD = r"""
 import json, resource, sys, time
 from coreset_engine import CoresetTree
 path, size, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+sketch = int(sys.argv[4]) if sys.argv[4] != "none" else None
 import h5py
 with h5py.File(path, "r") as handle:  # compile the kernels for this dtype outside the timer
     CoresetTree(coreset_size=500, chunk_size=2000).build(handle["X"][:10000], handle["y"][:10000])
 import gc; gc.collect()
 started = time.perf_counter()
-tree = CoresetTree(coreset_size=size, chunk_size=chunk, random_state=0).build_from_file(path)
+tree = CoresetTree(coreset_size=size, chunk_size=chunk, sketch_size=sketch,
+                   random_state=0).build_from_file(path)
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "root_rows": len(tree.get_coreset()), "depth": tree.depth_}))
 """
+
+
+COLD_START_CHILD = r"""
+import json, time
+started = time.perf_counter()
+import numpy as np
+from coreset_engine import CoresetTree
+imported = time.perf_counter()
+rng = np.random.default_rng(0)
+X = rng.standard_normal((20000, 54)).astype(np.float32)
+y = rng.integers(0, 7, 20000)
+CoresetTree(coreset_size=1000, chunk_size=5000, random_state=0).build(X, y)
+built = time.perf_counter()
+print(json.dumps({"import_seconds": imported - started, "first_build_seconds": built - imported}))
+"""
+
+
+def cold_start() -> dict:
+    """Import + first small build in a fresh process: with an empty NUMBA_CACHE_DIR (every
+    kernel compiled) and again with the cache it left (what a user sees from the second run)."""
+    import tempfile
+
+    results = {}
+    with tempfile.TemporaryDirectory() as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        for label in ("empty_cache", "cached"):
+            output = subprocess.run([sys.executable, "-c", COLD_START_CHILD], check=True,
+                                    capture_output=True, text=True, env=env).stdout  # fmt: skip
+            results[label] = json.loads(output.strip().splitlines()[-1])
+    return results
 
 
 def drop_from_page_cache(path: str) -> None:
@@ -57,8 +89,9 @@ def plain_read_seconds(path: str, chunk: int) -> float:
     return time.perf_counter() - started
 
 
-def build_in_child(path: str, size: int, chunk: int) -> dict:
-    output = subprocess.run([sys.executable, "-c", CHILD, path, str(size), str(chunk)],
+def build_in_child(path: str, size: int, chunk: int, sketch: int | None = None) -> dict:
+    output = subprocess.run([sys.executable, "-c", CHILD, path, str(size), str(chunk),
+                             str(sketch).lower()],
                             check=True, capture_output=True, text=True).stdout  # fmt: skip
     return json.loads(output.strip().splitlines()[-1])
 
@@ -70,6 +103,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--out", default=None)
+    parser.add_argument("--sketch-size", type=int, default=None,
+                        help="CoresetTree(sketch_size=...): JL-sketched leverage (default exact)")
     args = parser.parse_args(argv)
     path = args.path or f"/tmp/coreset_synthetic_{args.rows}.h5"
     if not os.path.exists(path):
@@ -81,7 +116,9 @@ def main(argv=None) -> dict:
         n, d = handle["X"].shape
         dtype = handle["X"].dtype
     gigabytes = os.path.getsize(path) / 1e9
-    results = {"rows": n, "features": d, "dtype": str(dtype), "file_gb": gigabytes}
+    results = {"rows": n, "features": d, "dtype": str(dtype), "file_gb": gigabytes,
+               "coreset_size": args.size, "chunk": args.chunk, "sketch_size": args.sketch_size,
+               "cpus": len(os.sched_getaffinity(0))}
     for cache in ("cold", "warm"):
         if cache == "cold":
             drop_from_page_cache(path)
@@ -90,9 +127,10 @@ def main(argv=None) -> dict:
         read = plain_read_seconds(path, args.chunk)
         if cache == "cold":
             drop_from_page_cache(path)
-        build = build_in_child(path, args.size, args.chunk)
+        build = build_in_child(path, args.size, args.chunk, args.sketch_size)
         results[cache] = {"read_seconds": read, **build, "ratio": build["seconds"] / read,
                           "rows_per_second": n / build["seconds"]}  # fmt: skip
+    results["cold_start"] = cold_start()
     print(f"{n:,} x {d} {dtype}, {gigabytes:.2f} GB, coreset_size {args.size:,}, "
           f"chunk {args.chunk:,}")  # fmt: skip
     print(f"{'cache':<6} {'plain read s':>12} {'build s':>9} {'build/read':>10} "
@@ -101,6 +139,10 @@ def main(argv=None) -> dict:
         r = results[cache]
         print(f"{cache:<6} {r['read_seconds']:>12.2f} {r['seconds']:>9.2f} {r['ratio']:>10.2f} "
               f"{r['rows_per_second']:>12,.0f} {r['peak_rss_mb']:>12,.0f}")  # fmt: skip
+    for label, r in results["cold_start"].items():
+        print(f"cold start, {label.replace('_', ' ')} (NUMBA_CACHE_DIR): import "
+              f"{r['import_seconds']:.2f} s, first build (20,000 rows) "
+              f"{r['first_build_seconds']:.2f} s")  # fmt: skip
     if args.out:
         with open(args.out, "w") as handle:
             json.dump(results, handle, indent=1)
