@@ -20,8 +20,8 @@ import pytest
 pytest.importorskip("pytest_benchmark")
 
 from coreset_engine import CoresetTree
-from coreset_engine._dedup import merge_duplicates
 from coreset_engine._cpu import scan_rows, sensitivity_scores
+from coreset_engine._dedup import merge_duplicates
 from coreset_engine._kernels import inclusion_probabilities, systematic_select
 from coreset_engine._linalg import (
     gram_with_intercept,

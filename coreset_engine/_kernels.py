@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+
 @njit(nogil=True, cache=True)
 def _mix(h):
     """splitmix64 finaliser."""

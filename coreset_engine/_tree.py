@@ -22,8 +22,8 @@ from sklearn.base import BaseEstimator
 
 from ._backend import CpuBackend, check_backend, get_backend
 from ._coreset import Coreset
-from ._dedup import merge_duplicates
 from ._cpu import blas_single_thread, run_in_background, scan_rows
+from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw

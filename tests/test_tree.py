@@ -221,7 +221,7 @@ def test_sketch_size_is_reproducible_saved_and_close_to_exact(tmp_path):
     rng = np.random.default_rng(3)
     X = rng.standard_t(df=3, size=(30_000, 24))
     y = (X[:, :3].sum(axis=1) + rng.normal(size=30_000) > 0).astype(np.int64)
-    params = dict(coreset_size=1000, chunk_size=10_000, random_state=4)
+    params = {"coreset_size": 1000, "chunk_size": 10_000, "random_state": 4}
     sketched = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
     again = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
     _same_tree(sketched, again)
@@ -234,8 +234,8 @@ def test_sketch_size_is_reproducible_saved_and_close_to_exact(tmp_path):
     loaded.partial_build(X[20_000:], y[20_000:])
     _same_tree(sketched, loaded)
     # the sketched scores are a noisy version of the exact ones: the leaf's scores correlate
-    from coreset_engine._linalg import gram_with_intercept, jl_sketch, leverage_projection
     from coreset_engine._cpu import sensitivity_scores
+    from coreset_engine._linalg import gram_with_intercept, jl_sketch, leverage_projection
 
     gram = gram_with_intercept(X, np.abs(X).max(axis=0))
     exact_norms = sensitivity_scores(X, leverage_projection(gram), 0.0)
