@@ -158,6 +158,27 @@ def scan_rows(X: np.ndarray, labels: np.ndarray | None = None, *, hashes: bool =
     )
 
 
+def score_matrix(projection: np.ndarray, pilot, n_classes: int, dtype):
+    """The scoring GEMM's right-hand side [P[:d] | W^T] (``dtype``), its bias row [P[d] | b]
+    (float64), the pilot column of each label (or -1) and whether the pilot is binary. Shared by
+    the CPU and CUDA backends."""
+    d = projection.shape[0] - 1
+    columns = [np.asarray(projection[:d])]
+    bias = [np.asarray(projection[d], dtype=np.float64)]
+    if pilot is not None:  # the pilot's logits come from the same GEMM
+        coef, intercept, column_of_label, binary = pilot.logit_layout(n_classes)
+        columns.append(coef.T)
+        bias.append(intercept)
+    else:
+        column_of_label, binary = np.full(1, -1, dtype=np.int64), False
+    return (
+        np.ascontiguousarray(np.hstack(columns), dtype=dtype),
+        np.ascontiguousarray(np.concatenate(bias), dtype=np.float64),
+        column_of_label,
+        binary,
+    )
+
+
 def sensitivity_scores(
     X: np.ndarray,
     projection: np.ndarray,
@@ -176,17 +197,8 @@ def sensitivity_scores(
     """
     n, d = X.shape
     k = projection.shape[1]
-    columns = [np.asarray(projection[:d])]
-    bias = [np.asarray(projection[d], dtype=np.float64)]
+    matrix, bias, column_of_label, binary = score_matrix(projection, pilot, n_classes, X.dtype)
     use_pilot = pilot is not None
-    if use_pilot:  # the pilot's logits come from the same GEMM
-        coef, intercept, column_of_label, binary = pilot.logit_layout(n_classes)
-        columns.append(coef.T)
-        bias.append(intercept)
-    else:
-        column_of_label, binary = np.zeros(0, dtype=np.int64), False
-    matrix = np.ascontiguousarray(np.hstack(columns), dtype=X.dtype)
-    bias = np.ascontiguousarray(np.concatenate(bias), dtype=np.float64)
     unit = weights is None
     weights = np.zeros(0) if unit else np.ascontiguousarray(weights, dtype=np.float64)
     labels = np.zeros(0, dtype=np.int64) if labels is None else labels

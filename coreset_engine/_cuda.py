@@ -32,7 +32,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from ._backend import CpuRows
-from ._cpu import RowScan
+from ._cpu import RowScan, score_matrix
 
 #: Chunks with fewer rows run on the CPU: upload and launches would cost more than they save.
 #: Merges (2 x coreset_size rows) stay below it.
@@ -503,20 +503,12 @@ class CudaRows:
 
     def scores_device(self, projection, inv_n, weights=None, pilot=None, floor=0.0, n_classes=0):
         """The scores as a float64 array on the GPU."""
-        lib, n, d = self.lib, self.n, self.d
+        lib, n = self.lib, self.n
         kernels = _kernels()
         k = projection.shape[1]
-        columns = [np.asarray(projection[:d])]
-        bias = [np.asarray(projection[d], dtype=np.float64)]
         use_pilot = pilot is not None
-        if use_pilot:  # the pilot's logits come from the same GEMM
-            coef, intercept, column_of_label, binary = pilot.logit_layout(n_classes)
-            columns.append(coef.T)
-            bias.append(intercept)
-        else:
-            column_of_label, binary = np.full(1, -1, dtype=np.int64), False
-        matrix = np.ascontiguousarray(np.hstack(columns), dtype=self.dtype)
-        bias = np.ascontiguousarray(np.concatenate(bias), dtype=np.float64)
+        matrix, bias, column_of_label, binary = score_matrix(projection, pilot, n_classes,
+                                                             self.dtype)  # fmt: skip
         m = matrix.shape[1]
         unit = weights is None
         if unit:
