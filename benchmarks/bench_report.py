@@ -268,13 +268,14 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
     sketch = scale.get("sketch_size")
     setting = (f"coreset_size {scale['coreset_size']:,}, chunk {scale['chunk']:,}, "
                f"{'sketch_size ' + str(sketch) if sketch else 'exact leverage'}, "
-               f"{scale['cpus']} CPUs; ") if "coreset_size" in scale else ""  # fmt: skip
+               f"{scale['cpus']} CPUs ") if "coreset_size" in scale else ""  # fmt: skip
     lines = [
         f"## Building from a {scale['rows']:,}-row file" + (f" (sketch_size {sketch})" if sketch else ""),
         "",
         (
             f"{scale['rows']:,} x {scale['features']} {scale['dtype']}, {scale['file_gb']:.2f} GB; "
-            f"{setting}(from the `bench_scale.py --out` JSON). Each build runs in a fresh process; "
+            f"{setting}(`python -m benchmarks.bench_scale --rows {scale['rows']}"
+            f"{' --sketch-size ' + str(sketch) if sketch else ''}`). Each build runs in a fresh process; "
             "**cold** drops the file from the page cache first, **warm** reads it from the page "
             "cache. build/read is the build's seconds over a plain chunked read of the same file "
             "in the same run."
