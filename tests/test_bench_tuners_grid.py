@@ -1,0 +1,40 @@
+"""``benchmarks/bench_tuners.py``: the grids it checks and its grid comparison on small data."""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+
+import numpy as np
+from sklearn.model_selection import ParameterGrid
+
+from benchmarks import bench_tuners
+
+
+def test_primary_grid_is_the_issues_grid_with_16_configurations():
+    grid = bench_tuners.GRID
+    assert set(grid) == {"C", "penalty", "solver"}
+    assert set(grid["penalty"]) == {"l1", "l2"} and set(grid["solver"]) == {"liblinear", "saga"}
+    assert len(ParameterGrid(grid)) >= 16 and len(ParameterGrid(bench_tuners.LBFGS_GRID)) >= 16
+
+
+def test_compare_grid_runs_both_sides_or_reports_the_full_side_as_not_run():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 4))
+    y = (X[:, 0] + rng.normal(size=3000) > 0).astype(np.int64)
+    data = (X[:2400], X[2400:], y[:2400], y[2400:])
+    grid = {"C": [0.01, 1.0], "penalty": ["l1", "l2"], "solver": ["liblinear"]}
+    args = argparse.Namespace(cv=3)
+    with warnings.catch_warnings():
+        bench_tuners._silence_expected_warnings()
+        rows, tree, search = bench_tuners.compare_grid("grid", grid, data, 120, 600, args, {})
+        skipped, _, _ = bench_tuners.compare_grid(
+            "grid", grid, data, 120, 600, args, {}, skip_full="too slow"
+        )
+    verdicts = {label: verdict for label, verdict, _ in rows}
+    assert verdicts["grid: |AUC gap| <= 0.002"] in ("PASS", "FAIL")
+    assert verdicts["grid: speedup >= 50x"] in ("PASS", "FAIL")
+    assert search.best_params_ in list(ParameterGrid(grid))
+    assert len(tree.get_coreset().y) <= 120
+    assert [verdict for _, verdict, _ in skipped[1:]] == ["n/a", "n/a"]
+    assert "too slow" in skipped[1][2]
