@@ -191,17 +191,13 @@ def write_data(path: str, rows: int, features: int, workers: int) -> dict:
 
 # ------------------------------------------------------------------------------ stage 3
 def _inclusion(scores, labels, n_classes, size):
-    from coreset_engine._kernels import group_by_class, inclusion_probabilities
-    from coreset_engine._sampling import class_budgets
+    """Inclusion probabilities of every row for a class-aware draw of ``size`` rows, as
+    ``_sampling.draw`` computes them (budgets from the scores' class totals)."""
+    from coreset_engine._sampling import class_inclusion_probabilities
 
-    n = scores.size
-    order, starts, totals = group_by_class(np.arange(n), labels, scores, n_classes)
-    budgets = class_budgets(totals, np.diff(starts), size)
-    pi = np.zeros(n)
-    for c, budget in enumerate(budgets):
-        rows = order[starts[c] : starts[c + 1]]
-        if budget > 0:
-            pi[rows] = inclusion_probabilities(np.ascontiguousarray(scores[rows]), int(budget))
+    order, _, budgets, grouped = class_inclusion_probabilities(scores, labels, n_classes, size)
+    pi = np.empty(scores.size)
+    pi[order] = grouped
     return pi, budgets
 
 

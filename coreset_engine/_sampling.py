@@ -59,6 +59,33 @@ def class_budgets(
     return budgets
 
 
+def class_inclusion_probabilities(
+    scores: np.ndarray, labels: np.ndarray | None, n_classes: int, size: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Inclusion probabilities of a draw of ``size`` rows (``size`` < rows).
+
+    Returns (rows grouped by class, in row order within a class; start of each class in it, plus
+    the end; each class's budget; the probabilities in the grouped order, 0 for a class without
+    budget). With ``labels`` None all rows form one group with the whole budget.
+    """
+    n = scores.shape[0]
+    order = np.arange(n, dtype=np.int64)
+    if labels is None:
+        starts = np.array([0, n])
+        budgets = np.array([size])
+    else:
+        order, starts, totals = group_by_class(order, labels, scores, n_classes)
+        budgets = class_budgets(totals, np.diff(starts), size)
+    pi = np.zeros(n)
+    for c, budget in enumerate(budgets):
+        if budget > 0:
+            rows = order[starts[c] : starts[c + 1]]
+            pi[starts[c] : starts[c + 1]] = inclusion_probabilities(
+                np.ascontiguousarray(scores[rows], dtype=np.float64), int(budget)
+            )
+    return order, starts, budgets, pi
+
+
 def draw(
     scores: np.ndarray,
     labels: np.ndarray | None,
@@ -75,20 +102,15 @@ def draw(
     n = scores.shape[0]
     if size >= n:
         return np.arange(n, dtype=np.int64), np.ones(n)
-    order = np.arange(n, dtype=np.int64)
-    if labels is None:
-        starts = np.array([0, n])
-        budgets = np.array([size])
-    else:
-        order, starts, totals = group_by_class(order, labels, scores, n_classes)
-        budgets = class_budgets(totals, np.diff(starts), size)
+    order, starts, budgets, grouped_pi = class_inclusion_probabilities(
+        scores, labels, n_classes, size
+    )
     picked, probabilities = [], []
     for c, budget in enumerate(budgets):
         if budget <= 0:
             continue
         rows = order[starts[c] : starts[c + 1]]
-        pi = inclusion_probabilities(np.ascontiguousarray(scores[rows], dtype=np.float64),
-                                     int(budget))  # fmt: skip
+        pi = grouped_pi[starts[c] : starts[c + 1]]
         chosen = systematic_select(pi, rng.permutation(rows.size), rng.random())
         picked.append(rows[chosen])
         probabilities.append(pi[chosen])
