@@ -130,17 +130,21 @@ def fused_scores_block(U, k, bias, labels, weights, column_of_label, offset, inv
                 miss = 1.0
             out[offset + i] *= floor + miss
         return
-    top = np.empty(n)
+    # logits copied to a (class, row) array once, so the loops below run over contiguous rows
+    # and vectorize (read in place, every access strides over a whole row of U)
+    logits = np.empty((n_logits, n))
+    for i in range(n):
+        for j in range(n_logits):
+            logits[j, i] = np.float64(U[i, k + j]) + bias[k + j]
+    top = logits[0].copy()
     total = np.zeros(n)
     mine = np.zeros(n)
-    for i in range(n):
-        top[i] = np.float64(U[i, k]) + bias[k]
     for j in range(1, n_logits):
         for i in range(n):
-            top[i] = max(top[i], np.float64(U[i, k + j]) + bias[k + j])
+            top[i] = max(top[i], logits[j, i])
     for j in range(n_logits):
         for i in range(n):
-            e = exp_nonpositive(np.float64(U[i, k + j]) + bias[k + j] - top[i])
+            e = exp_nonpositive(logits[j, i] - top[i])
             total[i] += e
             mine[i] += e if column[i] == j else 0.0
     for i in range(n):
