@@ -27,8 +27,10 @@ def test_compare_grid_runs_both_sides_or_reports_the_full_side_as_not_run():
     args = argparse.Namespace(cv=3)
     with warnings.catch_warnings():
         bench_tuners._silence_expected_warnings()
-        rows, tree, search = bench_tuners.compare_grid("grid", grid, data, 120, 600, args, {})
-        skipped, _, _ = bench_tuners.compare_grid(
+        rows, tree, search, passed = bench_tuners.compare_grid(
+            "grid", grid, data, 120, 600, args, {}
+        )
+        skipped, _, _, not_judged = bench_tuners.compare_grid(
             "grid", grid, data, 120, 600, args, {}, skip_full="too slow"
         )
     verdicts = {label: verdict for label, verdict, _ in rows}
@@ -38,3 +40,15 @@ def test_compare_grid_runs_both_sides_or_reports_the_full_side_as_not_run():
     assert len(tree.get_coreset().y) <= 120
     assert [verdict for _, verdict, _ in skipped[1:]] == ["n/a", "n/a"]
     assert "too slow" in skipped[1][2]
+    assert passed == (
+        verdicts["grid: |AUC gap| <= 0.002"] == verdicts["grid: speedup >= 50x"] == "PASS"
+    )
+    assert not_judged is None
+
+
+def test_criterion_row_uses_the_issue_grid_unless_its_full_side_was_not_run():
+    on_grid = bench_tuners._criterion_row(False, True, 500, 32000)
+    assert on_grid[1] == "FAIL" and "judged on GRID" in on_grid[2]
+    fallback = bench_tuners._criterion_row(None, True, 2000, 395000)
+    assert fallback[1] == "PASS" and "judged on LBFGS_GRID" in fallback[2]
+    assert bench_tuners._criterion_row(None, False, 2000, 395000)[1] == "FAIL"
