@@ -47,6 +47,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 
@@ -260,6 +261,25 @@ def _fit_on_coreset(model, tree):
     return model.fit(coreset.X, coreset.y, sample_weight=coreset.normalized_weights())
 
 
+def markdown_report(results: dict, argv: list[str], cv: int, seconds: float) -> str:
+    """The results table as Markdown, headed by the command that produced it."""
+    command = " ".join(["python -m benchmarks.bench_tuners", *argv])
+    lines = [
+        "# Tuning on coresets vs scikit-learn on all rows",
+        "",
+        f"Written by `{command}` ({cv}-fold CV on both sides, one thread each, "
+        f"{seconds / 60:.0f} min in all, {time.strftime('%Y-%m-%d')}). What each row checks: the "
+        "docstring of `benchmarks/bench_tuners.py`.",
+    ]
+    for name, rows in results.items():
+        lines += ["", f"## {name}", "", "| check | verdict | result |", "|---|---|---|"]
+        lines += [
+            f"| {label} | {verdict} | {detail.replace('|', '/')} |"
+            for label, verdict, detail in rows
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def _verdict(passed: bool) -> str:
     return "PASS" if passed else "FAIL"
 
@@ -281,6 +301,11 @@ def main() -> None:
     parser.add_argument("--torch-iter", type=int, default=8, help="RandomSearch candidates")
     parser.add_argument("--skip-torch", action="store_true")
     parser.add_argument(
+        "--markdown",
+        metavar="PATH",
+        help="also write the results table as Markdown (e.g. docs/TUNING.md)",
+    )
+    parser.add_argument(
         "--full-grid-anyway",
         action="store_true",
         help="run GridSearchCV over GRID on all rows also where it takes hours",
@@ -292,12 +317,16 @@ def main() -> None:
     with threadpool_limits(1):
         for name in args.datasets:
             results[name] = run_dataset(name, args)
-    print(f"\nResults (cv={args.cv}, one thread, {time.perf_counter() - started:.0f} s in all)")
+    seconds = time.perf_counter() - started
+    print(f"\nResults (cv={args.cv}, one thread, {seconds:.0f} s in all)")
     width = max(len(label) for rows in results.values() for label, _, _ in rows)
     for name, rows in results.items():
         print(f"\n{name}")
         for label, verdict, detail in rows:
             print(f"  {label:<{width}}  {verdict:<4}  {detail}")
+    if args.markdown:
+        with open(args.markdown, "w") as handle:
+            handle.write(markdown_report(results, sys.argv[1:], args.cv, seconds))
 
 
 if __name__ == "__main__":

@@ -52,3 +52,15 @@ def test_criterion_row_uses_the_issue_grid_unless_its_full_side_was_not_run():
     fallback = bench_tuners._criterion_row(None, True, 2000, 395000)
     assert fallback[1] == "PASS" and "judged on LBFGS_GRID" in fallback[2]
     assert bench_tuners._criterion_row(None, False, 2000, 395000)[1] == "FAIL"
+
+
+def test_markdown_report_names_the_command_and_keeps_every_row():
+    results = {
+        "a9a": [("grid: coreset pick", "", "{'C': 0.1} | x"), ("criterion", "PASS", "judged")],
+        "kddcup99": [("torch: tuned > untuned", "FAIL", "0.9 vs 0.91")],
+    }
+    text = bench_tuners.markdown_report(results, ["--datasets", "a9a"], 3, 600.0)
+    assert "`python -m benchmarks.bench_tuners --datasets a9a`" in text
+    assert "| criterion | PASS | judged |" in text and "| torch: tuned > untuned | FAIL |" in text
+    assert "{'C': 0.1} / x" in text  # a pipe inside a cell would split the row
+    assert text.count("| check | verdict | result |") == 2
