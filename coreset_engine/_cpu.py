@@ -1,10 +1,12 @@
-"""CPU row passes: contiguous row ranges run in a small thread pool, one range per core.
+"""CPU row passes: fixed blocks of rows handed out to a small thread pool.
 
-Each range is handled by a serial, GIL-free Numba kernel or by single-threaded BLAS. On a
+Each block is handled by a serial, GIL-free Numba kernel or by single-threaded BLAS. On a
 busy 2-core machine, multi-threaded OpenBLAS and OpenMP kernels spin while waiting for a
-descheduled thread and ran 10-20x slower here; one thread per range keeps the same speed on an
-idle machine and degrades gracefully on a busy one. The builder calls these through
-:func:`blas_single_thread`, which pins BLAS to one thread for the duration of a build.
+descheduled thread and ran 10-20x slower here; independent blocks taken by whichever thread is
+free keep the same speed on an idle machine and degrade gracefully on a busy one. The builder
+calls these through :func:`blas_single_thread`, which pins BLAS to one thread for the duration
+of a build. Blocks have a fixed size and their partial sums are added in block order, so a
+tree is the same bit for bit whatever the number of threads.
 
 Three passes per leaf:
 
@@ -28,8 +30,9 @@ import numpy as np
 
 from ._kernels import fused_scores_block, scan_rows_block
 
-#: Rows below which a pass runs in the calling thread.
-_MIN_ROWS_PER_PART = 32768
+#: Rows per block of a row pass (a multiple of _SCORE_BLOCK_ROWS). Fixed, so that sums over
+#: blocks do not depend on the number of threads.
+_BLOCK_ROWS = 65536
 #: Rows per GEMM block in the scoring pass: the block's products stay in cache (2048-4096 rows
 #: ran the pass 1.3x faster here than 65536).
 _SCORE_BLOCK_ROWS = 2048
@@ -76,11 +79,10 @@ def _executor(workers: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def row_ranges(n: int, min_rows: int = _MIN_ROWS_PER_PART) -> list[tuple[int, int]]:
-    """Split rows 0..n into at most n_workers() contiguous ranges of at least ``min_rows``."""
-    parts = max(1, min(n_workers(), n // max(min_rows, 1)))
-    bounds = np.linspace(0, n, parts + 1).astype(np.int64)
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+def row_blocks(n: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:
+    """Rows 0..n as consecutive (start, stop) blocks of ``block`` rows (the last may be
+    shorter; one empty block for n = 0)."""
+    return [(a, min(n, a + block)) for a in range(0, n, block)] or [(0, 0)]
 
 
 def run_in_background(function, *args) -> Future:
@@ -94,16 +96,18 @@ def run_in_background(function, *args) -> Future:
 
 
 def run_in_pool(function, ranges: list[tuple[int, int]]) -> list:
-    """[function(a, b) for (a, b) in ranges], in parallel threads, results in order."""
-    if len(ranges) <= 1:
+    """[function(a, b) for (a, b) in ranges], taken by n_workers() threads as they come free;
+    results in the order of ``ranges``."""
+    workers = n_workers()
+    if len(ranges) <= 1 or workers == 1:
         return [function(a, b) for a, b in ranges]
-    futures = [_executor(len(ranges)).submit(function, a, b) for a, b in ranges]
+    futures = [_executor(workers).submit(function, a, b) for a, b in ranges]
     return [future.result() for future in futures]
 
 
-def map_ranges(function, n: int, min_rows: int = _MIN_ROWS_PER_PART) -> list:
-    """[function(start, stop) for each range of :func:`row_ranges`], in parallel threads."""
-    return run_in_pool(function, row_ranges(n, min_rows))
+def map_blocks(function, n: int) -> list:
+    """[function(start, stop) for each block of :func:`row_blocks`], in the pool's threads."""
+    return run_in_pool(function, row_blocks(n))
 
 
 @contextmanager
@@ -148,12 +152,15 @@ def scan_rows(X: np.ndarray, labels: np.ndarray | None = None, *, hashes: bool =
         bad = scan_rows_block(X, words, labels, start, stop, col_max, col_sum, out, hashes)
         return bad, col_max, col_sum
 
-    results = map_ranges(part, n)
+    results = map_blocks(part, n)
     bad = [b for b, _, _ in results if b >= 0]
+    col_sum = np.zeros(d)
+    for _, _, partial in results:  # in block order: the same sums on any number of threads
+        col_sum += partial
     return RowScan(
         bad[0] if bad else -1,
-        np.max([m for _, m, _ in results], axis=0) if n else np.zeros(d),
-        np.sum([s for _, _, s in results], axis=0) if n else np.zeros(d),
+        np.max([m for _, m, _ in results], axis=0),
+        col_sum,
         out if hashes else None,
     )
 
@@ -212,5 +219,5 @@ def sensitivity_scores(
             fused_scores_block(U[: b - a], k, bias, labels, weights, column_of_label, a, inv_n,
                                floor, unit, use_pilot, binary, out)  # fmt: skip
 
-    map_ranges(part, n)
+    map_blocks(part, n)
     return out

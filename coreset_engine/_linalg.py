@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from ._cpu import map_ranges, sensitivity_scores
+from ._cpu import map_blocks, sensitivity_scores
 
 # Above this, squares of float32 entries summed over a chunk could overflow float32 BLAS.
 _FLOAT32_SAFE_SQUARE_SUM = 1e36
@@ -24,8 +24,8 @@ def gram_with_intercept(
 ) -> np.ndarray:
     """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
 
-    Partial Gram matrices of row ranges run in parallel threads (single-threaded BLAS each) and
-    are summed in float64. float32 input uses float32 BLAS unless its magnitudes could overflow;
+    Partial Gram matrices of fixed row blocks run in parallel threads (single-threaded BLAS
+    each) and are summed in float64 in block order. float32 input uses float32 BLAS unless its magnitudes could overflow;
     then the Gram is accumulated in float64 over column-scaled blocks, so values such as 1e30
     stay finite. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
     """
@@ -34,8 +34,9 @@ def gram_with_intercept(
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
     if X.dtype == np.float64 and square_sum_bound < 1e300 or X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
-        parts = map_ranges(lambda a, b: _self_product(X[a:b]), n)
-        gram[:d, :d] = np.sum(parts, axis=0)
+        gram[:d, :d] = 0.0
+        for part in map_blocks(lambda a, b: _self_product(X[a:b]), n):
+            gram[:d, :d] += part
     elif square_sum_bound < 1e300:
         gram[:d, :d] = _scaled_gram(X, np.ones(d))
     else:

@@ -67,6 +67,26 @@ def test_partial_build_continues_the_same_tree():
     _same_tree(whole, parts)
 
 
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_tree_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
+    # row passes add partial sums over fixed blocks in block order: a seed gives the same
+    # coreset on a laptop and on a 64-core server
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((300_000, 6)).astype(np.float32) * [1, 10, 100, 1, 1e3, 1e-2]
+    y = (X[:, 0] + 0.1 * X[:, 1] + rng.standard_normal(300_000) > 0).astype(np.int64)
+
+    def build():
+        tree = CoresetTree(coreset_size=3000, chunk_size=150_000, random_state=1).build(X, y)
+        return [tree.get_coreset(level) for level in range(tree.depth_)]
+
+    monkeypatch.setenv("CORESET_ENGINE_THREADS", "2")
+    reference = build()
+    monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
+    for expected, got in zip(reference, build(), strict=True):
+        np.testing.assert_array_equal(got.indices, expected.indices)
+        np.testing.assert_array_equal(got.weights, expected.weights)
+
+
 def test_failed_partial_build_leaves_tree_unchanged():
     X, y = _data(n=6000)
     tree = CoresetTree(coreset_size=300, chunk_size=1000, random_state=0).build(X, y)
