@@ -6,13 +6,14 @@ descheduled thread and ran 10-20x slower here; independent blocks taken by which
 free keep the same speed on an idle machine and degrade gracefully on a busy one. The builder
 calls these through :func:`blas_single_thread`, which pins BLAS to one thread for the duration
 of a build. Blocks have a fixed size and their partial sums are added in block order, so a
-tree is the same bit for bit whatever the number of threads.
+tree does not depend on the number of threads (bit for bit, on the same CPU and BLAS).
 
 Three passes per leaf:
 
 * :func:`scan_rows`: finite check, per-column max |x| and sums (float64), and the 64-bit row
   hashes used to merge duplicate rows, in one read of the chunk;
-* :func:`gram_with_intercept` (in ``_linalg``): partial Gram matrices per range, summed in float64;
+* :func:`gram_with_intercept` (in ``_linalg``): partial Gram matrices per block, added in
+  float64 in block order;
 * :func:`sensitivity_scores`: one GEMM of the rows with [leverage projection | pilot
   coefficients], then one fused kernel: square-root leverage + 1/n, times the row weight, times
   (floor + the pilot's miss probability).
@@ -20,8 +21,10 @@ Three passes per leaf:
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,6 +39,7 @@ _BLOCK_ROWS = 65536
 #: Rows per GEMM block in the scoring pass: the block's products stay in cache (2048-4096 rows
 #: ran the pass 1.3x faster here than 65536).
 _SCORE_BLOCK_ROWS = 2048
+assert _BLOCK_ROWS % _SCORE_BLOCK_ROWS == 0  # every scoring GEMM block starts at the same rows
 _WORD = {4: np.uint32, 8: np.uint64}
 
 _pool_lock = threading.Lock()
@@ -95,19 +99,42 @@ def run_in_background(function, *args) -> Future:
     return _background.submit(function, *args)
 
 
-def run_in_pool(function, ranges: list[tuple[int, int]]) -> list:
-    """[function(a, b) for (a, b) in ranges], taken by n_workers() threads as they come free;
-    results in the order of ``ranges``."""
+def iter_in_pool(function, ranges: list[tuple[int, int]]):
+    """Yield function(a, b) for (a, b) in ``ranges``, in that order, computed by n_workers()
+    threads as they come free; at most 2 x n_workers() calls are in flight, so results that
+    are consumed as they come (partial sums) never pile up."""
     workers = n_workers()
     if len(ranges) <= 1 or workers == 1:
-        return [function(a, b) for a, b in ranges]
-    futures = [_executor(workers).submit(function, a, b) for a, b in ranges]
-    return [future.result() for future in futures]
+        for a, b in ranges:
+            yield function(a, b)
+        return
+    pool = _executor(workers)
+    waiting = iter(ranges)
+    in_flight = deque(
+        pool.submit(function, a, b) for a, b in itertools.islice(waiting, 2 * workers)
+    )
+    while in_flight:
+        result = in_flight.popleft().result()
+        following = next(waiting, None)
+        if following is not None:
+            in_flight.append(pool.submit(function, *following))
+        yield result
+
+
+def run_in_pool(function, ranges: list[tuple[int, int]]) -> list:
+    """[function(a, b) for (a, b) in ranges], in the pool's threads, results in order."""
+    return list(iter_in_pool(function, ranges))
+
+
+def iter_blocks(function, n: int):
+    """function(start, stop) for each block of :func:`row_blocks`, in block order, in the pool's
+    threads (see :func:`iter_in_pool`)."""
+    return iter_in_pool(function, row_blocks(n))
 
 
 def map_blocks(function, n: int) -> list:
     """[function(start, stop) for each block of :func:`row_blocks`], in the pool's threads."""
-    return run_in_pool(function, row_blocks(n))
+    return list(iter_blocks(function, n))
 
 
 @contextmanager

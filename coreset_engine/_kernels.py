@@ -1,6 +1,6 @@
 """Numba kernels for the per-row passes. Each has a plain NumPy twin in ``tests/naive.py``.
 
-Kernels are serial and release the GIL; ``_cpu.py`` runs them over row ranges in threads."""
+Kernels are serial and release the GIL; ``_cpu.py`` runs them over blocks of rows in threads."""
 
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ import functools
 
 import numpy as np
 
-from ._cpu import map_blocks, sensitivity_scores
+from ._cpu import iter_blocks, sensitivity_scores
 
 # Above this, squares of float32 entries summed over a chunk could overflow float32 BLAS.
 _FLOAT32_SAFE_SQUARE_SUM = 1e36
@@ -25,17 +25,22 @@ def gram_with_intercept(
     """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
 
     Partial Gram matrices of fixed row blocks run in parallel threads (single-threaded BLAS
-    each) and are summed in float64 in block order. float32 input uses float32 BLAS unless its magnitudes could overflow;
-    then the Gram is accumulated in float64 over column-scaled blocks, so values such as 1e30
-    stay finite. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
+    each) and are added in float64 in block order. float32 input uses float32 BLAS unless its
+    magnitudes could overflow; then the Gram is accumulated in float64 over column-scaled
+    blocks, so values such as 1e30 stay finite. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
     """
     n, d = X.shape
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
-    if X.dtype == np.float64 and square_sum_bound < 1e300 or X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM:
+    if (
+        X.dtype == np.float64
+        and square_sum_bound < 1e300
+        or X.dtype == np.float32
+        and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+    ):
         gram[:d, :d] = 0.0
-        for part in map_blocks(lambda a, b: _self_product(X[a:b]), n):
+        for part in iter_blocks(lambda a, b: _self_product(X[a:b]), n):
             gram[:d, :d] += part
     elif square_sum_bound < 1e300:
         gram[:d, :d] = _scaled_gram(X, np.ones(d))

@@ -22,7 +22,9 @@ def test_scan_rows_matches_reference(dtype, n):
     np.testing.assert_allclose(scan.col_sum, X.astype(np.float64).sum(axis=0), rtol=1e-9)
     assert scan.hashes.shape == (n,) and scan.hashes.dtype == np.uint64
     # equal rows and labels hash equal, whichever thread's range they fall in
-    assert scan_rows(X[::-1], labels[::-1], hashes=True).hashes[::-1].tolist() == scan.hashes.tolist()
+    assert (
+        scan_rows(X[::-1], labels[::-1], hashes=True).hashes[::-1].tolist() == scan.hashes.tolist()
+    )
     assert scan_rows(X, labels).hashes is None
 
 
@@ -34,12 +36,15 @@ def test_row_hashes_separate_labels_and_bits():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 @pytest.mark.parametrize("threads", ["1", "2", "3"])
-def test_scan_finds_first_bad_row_across_ranges(bad, threads, monkeypatch):
+def test_scan_finds_first_bad_row_across_blocks(bad, threads, monkeypatch):
     monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
-    X = np.ones((100_000, 3))
+    X = np.ones((200_000, 3))
+    X[140_000, 0] = bad  # a later block
     X[73_333, 2] = bad
     X[95_000, 0] = bad
     assert scan_rows(X).first_bad == naive.scan_finite_and_max(X)[0] == 73_333
+    X[30_000, 1] = bad  # the first block
+    assert scan_rows(X).first_bad == 30_000
 
 
 def test_thread_setting_is_validated(monkeypatch):

@@ -69,22 +69,20 @@ def test_partial_build_continues_the_same_tree():
 
 @pytest.mark.parametrize("threads", ["1", "3"])
 def test_tree_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
-    # row passes add partial sums over fixed blocks in block order: a seed gives the same
-    # coreset on a laptop and on a 64-core server
+    # row passes add partial sums over fixed blocks in block order
     rng = np.random.default_rng(5)
-    X = rng.standard_normal((300_000, 6)).astype(np.float32) * [1, 10, 100, 1, 1e3, 1e-2]
-    y = (X[:, 0] + 0.1 * X[:, 1] + rng.standard_normal(300_000) > 0).astype(np.int64)
+    X = (rng.standard_normal((300_000, 6)) * [1, 10, 100, 1, 1e3, 1e-2]).astype(np.float32)
+    y = rng.integers(0, 3, 300_000) * (X[:, 0] + 0.1 * X[:, 1] > 0)
 
     def build():
-        tree = CoresetTree(coreset_size=3000, chunk_size=150_000, random_state=1).build(X, y)
-        return [tree.get_coreset(level) for level in range(tree.depth_)]
+        return CoresetTree(coreset_size=3000, chunk_size=100_000, random_state=1).build(X, y)
 
     monkeypatch.setenv("CORESET_ENGINE_THREADS", "2")
     reference = build()
     monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
-    for expected, got in zip(reference, build(), strict=True):
-        np.testing.assert_array_equal(got.indices, expected.indices)
-        np.testing.assert_array_equal(got.weights, expected.weights)
+    tree = build()
+    assert tree.get_coreset().X.dtype == np.float32 and tree.depth_ >= 2
+    _same_tree(reference, tree)
 
 
 def test_failed_partial_build_leaves_tree_unchanged():
@@ -115,7 +113,9 @@ def test_build_from_file_equals_in_memory_build(tmp_path, dtype):
 
 def test_save_and_load_round_trip_and_continue(tmp_path):
     X, y = _data()
-    tree = CoresetTree(coreset_size=700, chunk_size=4000, random_state=2).build(X[:12000], y[:12000])
+    tree = CoresetTree(coreset_size=700, chunk_size=4000, random_state=2).build(
+        X[:12000], y[:12000]
+    )
     tree.save(tmp_path / "tree.h5")
     loaded = CoresetTree.load(tmp_path / "tree.h5")
     _same_tree(tree, loaded)
