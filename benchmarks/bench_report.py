@@ -270,7 +270,8 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
                f"{'sketch_size ' + str(sketch) if sketch else 'exact leverage'}, "
                f"{scale['cpus']} CPUs ") if "coreset_size" in scale else ""  # fmt: skip
     lines = [
-        f"## Building from a {scale['rows']:,}-row file" + (f" (sketch_size {sketch})" if sketch else ""),
+        f"## Building from a {scale['rows']:,}-row file"
+        + (f" (sketch_size {sketch})" if sketch else ""),
         "",
         (
             f"{scale['rows']:,} x {scale['features']} {scale['dtype']}, {scale['file_gb']:.2f} GB; "
@@ -296,6 +297,15 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
             f"| {r['rows_per_second']:,.0f} | {r['peak_rss_mb']:,.0f} | {r['root_rows']:,} "
             f"| {r['depth']} |"
         )
+    if all("cpu_seconds" in scale.get(cache, {}) for cache in ("cold", "warm")):
+        per_million = [scale[c]["cpu_seconds"] / scale["rows"] * 1e6 for c in ("cold", "warm")]
+        lines += ["", f"CPU time of the build (all threads): {per_million[0]:.2f} s per million "
+                  f"rows cold, {per_million[1]:.2f} s warm."]  # fmt: skip
+    if "warm_one_thread" in scale:
+        r = scale["warm_one_thread"]
+        lines += ["", f"The warm build on one thread (`CORESET_ENGINE_THREADS=1`): "
+                  f"{r['seconds']:.1f} s, {r['rows_per_second']:,.0f} rows/s; with "
+                  f"{scale['cpus']} threads it is {r['speedup']:.2f}x faster."]  # fmt: skip
     for label, r in scale.get("cold_start", {}).items():
         lines += ["", f"Cold start, {label.replace('_', ' ')} (`NUMBA_CACHE_DIR`): import "
                   f"{r['import_seconds']:.2f} s, first build of 20,000 rows "

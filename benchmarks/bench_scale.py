@@ -29,11 +29,14 @@ import h5py
 with h5py.File(path, "r") as handle:  # compile the kernels for this dtype outside the timer
     CoresetTree(coreset_size=500, chunk_size=2000).build(handle["X"][:10000], handle["y"][:10000])
 import gc; gc.collect()
+before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
 tree = CoresetTree(coreset_size=size, chunk_size=chunk, sketch_size=sketch,
                    random_state=0).build_from_file(path)
 seconds = time.perf_counter() - started
-print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+after = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"seconds": seconds, "peak_rss_mb": after.ru_maxrss / 1024,
+                  "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
                   "root_rows": len(tree.get_coreset()), "depth": tree.depth_}))
 """
 
@@ -89,10 +92,18 @@ def plain_read_seconds(path: str, chunk: int) -> float:
     return time.perf_counter() - started
 
 
-def build_in_child(path: str, size: int, chunk: int, sketch: int | None = None) -> dict:
+def build_in_child(
+    path: str, size: int, chunk: int, sketch: int | None = None, threads: int | None = None
+) -> dict:
+    """One timed build_from_file in a fresh process (its peak RSS and CPU seconds are its own);
+    ``threads`` sets CORESET_ENGINE_THREADS."""
+    env = dict(os.environ)
+    env.pop("CORESET_ENGINE_THREADS", None)  # default: every CPU ("cpus" in the results)
+    if threads is not None:
+        env["CORESET_ENGINE_THREADS"] = str(threads)
     output = subprocess.run([sys.executable, "-c", CHILD, path, str(size), str(chunk),
                              str(sketch).lower()],
-                            check=True, capture_output=True, text=True).stdout  # fmt: skip
+                            check=True, capture_output=True, text=True, env=env).stdout  # fmt: skip
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -103,8 +114,12 @@ def main(argv=None) -> dict:
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1_000_000)
     parser.add_argument("--out", default=None)
-    parser.add_argument("--sketch-size", type=int, default=None,
-                        help="CoresetTree(sketch_size=...): JL-sketched leverage (default exact)")
+    parser.add_argument(
+        "--sketch-size",
+        type=int,
+        default=None,
+        help="CoresetTree(sketch_size=...): JL-sketched leverage (default exact)",
+    )
     args = parser.parse_args(argv)
     path = args.path or f"/tmp/coreset_synthetic_{args.rows}.h5"
     if not os.path.exists(path):
@@ -116,9 +131,16 @@ def main(argv=None) -> dict:
         n, d = handle["X"].shape
         dtype = handle["X"].dtype
     gigabytes = os.path.getsize(path) / 1e9
-    results = {"rows": n, "features": d, "dtype": str(dtype), "file_gb": gigabytes,
-               "coreset_size": args.size, "chunk": args.chunk, "sketch_size": args.sketch_size,
-               "cpus": len(os.sched_getaffinity(0))}
+    results = {
+        "rows": n,
+        "features": d,
+        "dtype": str(dtype),
+        "file_gb": gigabytes,
+        "coreset_size": args.size,
+        "chunk": args.chunk,
+        "sketch_size": args.sketch_size,
+        "cpus": len(os.sched_getaffinity(0)),
+    }
     for cache in ("cold", "warm"):
         if cache == "cold":
             drop_from_page_cache(path)
@@ -130,6 +152,10 @@ def main(argv=None) -> dict:
         build = build_in_child(path, args.size, args.chunk, args.sketch_size)
         results[cache] = {"read_seconds": read, **build, "ratio": build["seconds"] / read,
                           "rows_per_second": n / build["seconds"]}  # fmt: skip
+    if results["cpus"] > 1:  # how the warm build scales: the same build on one thread
+        one = build_in_child(path, args.size, args.chunk, args.sketch_size, threads=1)
+        results["warm_one_thread"] = {**one, "rows_per_second": n / one["seconds"],
+                                      "speedup": one["seconds"] / results["warm"]["seconds"]}  # fmt: skip
     results["cold_start"] = cold_start()
     print(f"{n:,} x {d} {dtype}, {gigabytes:.2f} GB, coreset_size {args.size:,}, "
           f"chunk {args.chunk:,}")  # fmt: skip
@@ -139,6 +165,14 @@ def main(argv=None) -> dict:
         r = results[cache]
         print(f"{cache:<6} {r['read_seconds']:>12.2f} {r['seconds']:>9.2f} {r['ratio']:>10.2f} "
               f"{r['rows_per_second']:>12,.0f} {r['peak_rss_mb']:>12,.0f}")  # fmt: skip
+    for cache in ("cold", "warm"):
+        r = results[cache]
+        print(f"{cache}: {r['cpu_seconds']:.2f} CPU-seconds, "
+              f"{r['cpu_seconds'] / n * 1e6:.3f} per million rows")  # fmt: skip
+    if "warm_one_thread" in results:
+        r = results["warm_one_thread"]
+        print(f"warm, one thread: {r['seconds']:.2f} s ({r['rows_per_second']:,.0f} rows/s); "
+              f"{results['cpus']} threads are {r['speedup']:.2f}x faster")  # fmt: skip
     for label, r in results["cold_start"].items():
         print(f"cold start, {label.replace('_', ' ')} (NUMBA_CACHE_DIR): import "
               f"{r['import_seconds']:.2f} s, first build (20,000 rows) "

@@ -47,6 +47,7 @@ Run from the repository root:
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 import warnings
@@ -263,21 +264,22 @@ def _fit_on_coreset(model, tree):
 
 def markdown_report(results: dict, argv: list[str], cv: int, seconds: float) -> str:
     """The results table as Markdown, headed by the command that produced it."""
-    command = " ".join(["python -m benchmarks.bench_tuners", *argv])
+    command = shlex.join(["python", "-m", "benchmarks.bench_tuners", *argv])
     lines = [
         "# Tuning on coresets vs scikit-learn on all rows",
         "",
         f"Written by `{command}` ({cv}-fold CV on both sides, one thread each, "
-        f"{seconds / 60:.0f} min in all, {time.strftime('%Y-%m-%d')}). What each row checks: the "
+        f"{seconds:.0f} s in all, {time.strftime('%Y-%m-%d')}). What each row checks: the "
         "docstring of `benchmarks/bench_tuners.py`.",
     ]
     for name, rows in results.items():
         lines += ["", f"## {name}", "", "| check | verdict | result |", "|---|---|---|"]
-        lines += [
-            f"| {label} | {verdict} | {detail.replace('|', '/')} |"
-            for label, verdict, detail in rows
-        ]
+        lines += ["| " + " | ".join(_cell(text) for text in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", r"\|")  # a bare pipe would split the cell
 
 
 def _verdict(passed: bool) -> str:

@@ -52,15 +52,19 @@ def test_quick_bench_on_skin_writes_sane_csv_json_plot_and_markdown(tmp_path):
 
     # the 46M-row section is filled from bench_scale.py's JSON once there is one
     run = {"read_seconds": 20.0, "seconds": 50.0, "peak_rss_mb": 900.0, "root_rows": 20_000,
-           "depth": 6, "ratio": 2.5, "rows_per_second": 920_000.0}  # fmt: skip
-    scale = {"rows": 46_000_000, "features": 54, "dtype": "float32", "file_gb": 9.9,
-             "cold": run, "warm": run}  # fmt: skip
+           "depth": 6, "ratio": 2.5, "rows_per_second": 920_000.0, "cpu_seconds": 23.0}  # fmt: skip
+    scale = {"rows": 46_000_000, "features": 54, "dtype": "float32", "file_gb": 9.9, "cpus": 2,
+             "cold": run, "warm": run,
+             "warm_one_thread": {**run, "seconds": 80.0, "rows_per_second": 575_000.0,
+                                 "speedup": 1.6}}  # fmt: skip
     (tmp_path / "scale.json").write_text(json.dumps(scale))
     bench_report.main([str(tmp_path / "engine.json"), "--docs-dir", str(tmp_path),
                        "--scale", str(tmp_path / "scale.json")])  # fmt: skip
     markdown = (tmp_path / "BENCHMARKS.md").read_text()
     assert "46,000,000 x 54 float32" in markdown
     assert "| cold | 20.0 | 50.0 | 2.50 | 920,000 | 900 | 20,000 | 6 |" in markdown
+    assert "0.50 s per million rows cold, 0.50 s warm" in markdown
+    assert "80.0 s, 575,000 rows/s; with 2 threads it is 1.60x faster" in markdown
 
 
 def test_bench_rejects_unknown_names_without_a_traceback(tmp_path):

@@ -62,5 +62,8 @@ def test_markdown_report_names_the_command_and_keeps_every_row():
     text = bench_tuners.markdown_report(results, ["--datasets", "a9a"], 3, 600.0)
     assert "`python -m benchmarks.bench_tuners --datasets a9a`" in text
     assert "| criterion | PASS | judged |" in text and "| torch: tuned > untuned | FAIL |" in text
-    assert "{'C': 0.1} / x" in text  # a pipe inside a cell would split the row
+    assert r"{'C': 0.1} \| x" in text  # a bare pipe inside a cell would split the row
+    gap = bench_tuners.markdown_report({"a9a": [("grid: |AUC gap| <= 0.002", "PASS", "0.001")]},
+                                       [], 3, 60.0)  # fmt: skip
+    assert r"| grid: \|AUC gap\| <= 0.002 | PASS | 0.001 |" in gap
     assert text.count("| check | verdict | result |") == 2
