@@ -348,6 +348,7 @@ def _meta(command, seeds, methods, quick) -> dict:
         "fit_threads": FIT_THREADS, "python": platform.python_version(),
         "numpy": np.__version__, "scikit_learn": sklearn.__version__,
         "cpu": _cpu_name(), "cpu_count": os.cpu_count(),
+        "cpus_used": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
     }  # fmt: skip
 
 

@@ -103,7 +103,7 @@ def render_markdown(results: dict, scale: dict | None, scale_json=None) -> str:
         "",
         (
             f"Produced by `{meta['command']}` on {meta['date']} ({meta['seeds']} seeds; "
-            f"{meta['cpu']}, {meta['cpu_count']} cores; Python {meta['python']}, NumPy "
+            f"{meta['cpu']}, {meta['cpu_count']} cores{_used(meta)}; Python {meta['python']}, NumPy "
             f"{meta['numpy']}, scikit-learn {meta['scikit_learn']}; "
             f"{_duration(meta.get('total_seconds'))}). The same command wrote "
             "every number here to `engine.json` and `engine.csv` in its `--out-dir`."
@@ -246,6 +246,11 @@ def _compare(size: int, method: str, other: dict, uniform: dict) -> list[str]:
         notes.append(f"{size:,} rows: the AUC gap is larger with {method} than with uniform "
                      f"({_signed(s['median'])} vs {_signed(u['median'])}){overlap}.")  # fmt: skip
     return notes
+
+
+def _used(meta: dict) -> str:
+    used = meta.get("cpus_used")
+    return f", run on {used} of them" if used and used != meta["cpu_count"] else ""
 
 
 def _scale_section(scale: dict | None, scale_json) -> list[str]:

@@ -106,3 +106,11 @@ def test_make_data_options_and_errors(tmp_path):
     assert result.exit_code != 0 and "--rows" in result.output
     result = CliRunner().invoke(make_data_command, ["--out", str(tmp_path / "no" / "x.h5")])
     assert result.exit_code != 0 and "does not exist" in result.output
+
+
+def test_report_says_when_a_run_was_pinned_to_fewer_cpus():
+    from benchmarks import bench_report
+
+    assert bench_report._used({"cpu_count": 2, "cpus_used": 1}) == ", run on 1 of them"
+    assert bench_report._used({"cpu_count": 2, "cpus_used": 2}) == ""
+    assert bench_report._used({"cpu_count": 2}) == ""  # JSON from before the field existed
