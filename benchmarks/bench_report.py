@@ -147,9 +147,23 @@ def render_markdown(results: dict, scale: dict | None, scale_json=None) -> str:
         lines += _dataset_section(name, record)
     if isinstance(scale, dict) or scale is None:
         scale = [scale]
-    for one in scale:
-        lines += _scale_section(one, scale_json)
+    lines += _scale_sections(scale, scale_json)
     return "\n".join(lines) + "\n"
+
+
+def _scale_sections(scale: list, scale_json) -> list[str]:
+    """One section per scale JSON; several runs of the same size are numbered "run 2 of 3"."""
+    runs, seen, lines = {}, {}, []
+    for one in scale:
+        if one is not None:
+            runs[one["rows"]] = runs.get(one["rows"], 0) + 1
+    for one in scale:
+        section = _scale_section(one, scale_json)
+        if one is not None and runs[one["rows"]] > 1:
+            seen[one["rows"]] = seen.get(one["rows"], 0) + 1
+            section[0] += f", run {seen[one['rows']]} of {runs[one['rows']]}"
+        lines += section
+    return lines
 
 
 def _threads(count: int) -> str:

@@ -114,3 +114,15 @@ def test_report_says_when_a_run_was_pinned_to_fewer_cpus():
     assert bench_report._used({"cpu_count": 2, "cpus_used": 1}) == ", run on 1 of them"
     assert bench_report._used({"cpu_count": 2, "cpus_used": 2}) == ""
     assert bench_report._used({"cpu_count": 2}) == ""  # JSON from before the field existed
+
+
+def test_repeated_scale_runs_are_numbered():
+    from benchmarks import bench_report
+
+    run = {"read_seconds": 2.0, "seconds": 5.0, "peak_rss_mb": 800.0, "root_rows": 20_000,
+           "depth": 5, "ratio": 2.5, "rows_per_second": 2e6}  # fmt: skip
+    one = {"rows": 10_000_000, "features": 54, "dtype": "float32", "file_gb": 2.2, "cold": run}
+    lines = bench_report._scale_sections([one, one, {**one, "rows": 46_000_000}], None)
+    assert "## Building from a 10,000,000-row file, run 1 of 2" in lines
+    assert "## Building from a 10,000,000-row file, run 2 of 2" in lines
+    assert "## Building from a 46,000,000-row file" in lines
