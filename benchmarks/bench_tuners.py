@@ -40,7 +40,7 @@ build before any timing. ConvergenceWarnings (saga often stops at max_iter) and 
 deprecation warning for ``penalty`` (the issue's grid uses it) are silenced.
 
 Run from the repository root:
-      python -m benchmarks.bench_tuners            (kddcup99 and a9a, about 50 minutes)
+      python -m benchmarks.bench_tuners            (kddcup99 and a9a, about 70 minutes)
       python -m benchmarks.bench_tuners --datasets a9a --cv 5
 """
 
