@@ -190,17 +190,6 @@ def write_data(path: str, rows: int, features: int, workers: int) -> dict:
 
 
 # ------------------------------------------------------------------------------ stage 3
-def _inclusion(scores, labels, n_classes, size):
-    """Inclusion probabilities of every row for a class-aware draw of ``size`` rows, as
-    ``_sampling.draw`` computes them (budgets from the scores' class totals)."""
-    from coreset_engine._sampling import class_inclusion_probabilities
-
-    order, _, budgets, grouped = class_inclusion_probabilities(scores, labels, n_classes, size)
-    pi = np.empty(scores.size)
-    pi[order] = grouped
-    return pi, budgets
-
-
 def _max_rel(a, b) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-300))) if b.size else 0.0
@@ -211,6 +200,7 @@ def check_against_cpu(report: Report, path: str, rows: int, size: int, simulate:
     from coreset_engine._cpu import blas_single_thread, scan_rows, sensitivity_scores
     from coreset_engine._linalg import gram_with_intercept, leverage_projection
     from coreset_engine._pilot import fit_pilot
+    from coreset_engine._sampling import row_inclusion_probabilities
     from coreset_engine.methods._sensitivity import PILOT_FLOOR
 
     with h5py.File(path, "r") as handle:
@@ -265,8 +255,8 @@ def check_against_cpu(report: Report, path: str, rows: int, size: int, simulate:
                      within_1e_5=rel < 1e-5)  # fmt: skip
     rel = _max_rel(gpu_own, cpu_unit)
     report.check("scores_end_to_end_rel", rel < LIMITS["scores_end_to_end_rel"], value=rel)
-    pi_gpu, budgets_gpu = _inclusion(gpu_own, labels, n_classes, size)
-    pi_cpu, budgets_cpu = _inclusion(cpu_unit, labels, n_classes, size)
+    pi_gpu, budgets_gpu = row_inclusion_probabilities(gpu_own, labels, n_classes, size)
+    pi_cpu, budgets_cpu = row_inclusion_probabilities(cpu_unit, labels, n_classes, size)
     rel = _max_rel(pi_gpu, pi_cpu)
     report.check("inclusion_probabilities_rel", rel < LIMITS["inclusion_rel"], value=rel,
                  budgets_equal=bool(np.array_equal(budgets_gpu, budgets_cpu)),

@@ -174,6 +174,26 @@ def _numba_stream(pointer: int):
     return cuda.external_stream(pointer) if pointer else cuda.default_stream()
 
 
+def _blocked_gram(X, total, to_float64, scale, as_float64: bool) -> None:
+    """Add X^T X (of X / ``scale`` when given) to the float64 device array ``total``: products
+    of GRAM_BLOCK_ROWS-row blocks, batched over GROUP_ROWS rows, each summed in float64.
+    Written once for torch tensors and cupy/NumPy arrays; ``to_float64`` converts one."""
+    d = X.shape[1]
+    for a in range(0, X.shape[0], GROUP_ROWS):
+        part = X[a : a + GROUP_ROWS]
+        if as_float64 or scale is not None:
+            part = to_float64(part)
+        if scale is not None:
+            part = part / scale
+        blocks = part.shape[0] // GRAM_BLOCK_ROWS
+        if blocks:
+            stacked = part[: blocks * GRAM_BLOCK_ROWS].reshape(blocks, GRAM_BLOCK_ROWS, d)
+            total += to_float64(stacked.swapaxes(1, 2) @ stacked).sum(0)
+        rest = part[blocks * GRAM_BLOCK_ROWS :]
+        if rest.shape[0]:
+            total += to_float64(rest.T @ rest)
+
+
 class _TorchLibrary:
     """Device arrays are torch tensors; GEMMs are cuBLAS calls through torch."""
 
@@ -234,24 +254,11 @@ class _TorchLibrary:
 
     def gram(self, X, *, as_float64: bool = False, scale: np.ndarray | None = None) -> np.ndarray:
         torch = self.torch
-        n, d = X.shape
+        d = X.shape[1]
         total = torch.zeros((d, d), dtype=torch.float64, device=self.device)
         scale_t = None if scale is None else self.upload(np.asarray(scale, dtype=np.float64))
         with self._ieee_float32():
-            for a in range(0, n, GROUP_ROWS):
-                part = X[a : a + GROUP_ROWS]
-                if as_float64 or scale_t is not None:
-                    part = part.to(torch.float64)
-                if scale_t is not None:
-                    part = part / scale_t
-                blocks = part.shape[0] // GRAM_BLOCK_ROWS
-                if blocks:
-                    stacked = part[: blocks * GRAM_BLOCK_ROWS].reshape(blocks, GRAM_BLOCK_ROWS, d)
-                    products = torch.matmul(stacked.transpose(1, 2), stacked)
-                    total += products.to(torch.float64).sum(dim=0)
-                rest = part[blocks * GRAM_BLOCK_ROWS :]
-                if rest.shape[0]:
-                    total += torch.matmul(rest.T, rest).to(torch.float64)
+            _blocked_gram(X, total, lambda a: a.to(torch.float64), scale_t, as_float64)
         gram = self.to_host(total)
         return 0.5 * (gram + gram.T)
 
@@ -300,23 +307,10 @@ class _XpLibrary:
 
     def gram(self, X, *, as_float64: bool = False, scale: np.ndarray | None = None) -> np.ndarray:
         xp = self.xp
-        n, d = X.shape
+        d = X.shape[1]
         total = xp.zeros((d, d), dtype=np.float64)
         scale_x = None if scale is None else xp.asarray(np.asarray(scale, dtype=np.float64))
-        for a in range(0, n, GROUP_ROWS):
-            part = X[a : a + GROUP_ROWS]
-            if as_float64 or scale_x is not None:
-                part = part.astype(np.float64)
-            if scale_x is not None:
-                part = part / scale_x
-            blocks = part.shape[0] // GRAM_BLOCK_ROWS
-            if blocks:
-                stacked = part[: blocks * GRAM_BLOCK_ROWS].reshape(blocks, GRAM_BLOCK_ROWS, d)
-                products = xp.matmul(stacked.transpose(0, 2, 1), stacked)
-                total += products.astype(np.float64).sum(axis=0)
-            rest = part[blocks * GRAM_BLOCK_ROWS :]
-            if rest.shape[0]:
-                total += xp.matmul(rest.T, rest).astype(np.float64)
+        _blocked_gram(X, total, lambda a: a.astype(np.float64), scale_x, as_float64)
         gram = self.to_host(total)
         return 0.5 * (gram + gram.T)
 

@@ -86,6 +86,18 @@ def class_inclusion_probabilities(
     return order, starts, budgets, pi
 
 
+def row_inclusion_probabilities(
+    scores: np.ndarray, labels: np.ndarray | None, n_classes: int, size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(inclusion probability of every row, in row order; each class's budget) of the draw
+    :func:`draw` makes: for checking one scoring backend's sampling distribution against
+    another's."""
+    order, _, budgets, grouped = class_inclusion_probabilities(scores, labels, n_classes, size)
+    pi = np.empty(scores.shape[0])
+    pi[order] = grouped
+    return pi, budgets
+
+
 def draw(
     scores: np.ndarray,
     labels: np.ndarray | None,

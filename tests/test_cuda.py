@@ -41,17 +41,6 @@ REAL_GPU = _real_gpu()
 needs_gpu = pytest.mark.skipif(not REAL_GPU, reason="needs a CUDA GPU with numba-cuda and torch/cupy")
 
 
-def _inclusion(scores, labels, n_classes, size):
-    """Inclusion probabilities of every row for a class-aware draw of ``size`` rows, as
-    ``_sampling.draw`` computes them (budgets from the scores' class totals)."""
-    from coreset_engine._sampling import class_inclusion_probabilities
-
-    order, _, budgets, grouped = class_inclusion_probabilities(scores, labels, n_classes, size)
-    pi = np.empty(scores.size)
-    pi[order] = grouped
-    return pi, budgets
-
-
 # ------------------------------------------------------------------------- any machine
 @pytest.mark.parametrize("value", ["gpu", "CUDA", None, 1])
 def test_bad_backend_value_names_the_parameter(value):
@@ -114,6 +103,7 @@ def _simulator_checks() -> dict:
     from coreset_engine._cpu import scan_rows, sensitivity_scores
     from coreset_engine._linalg import gram_with_intercept, leverage_projection
     from coreset_engine._pilot import fit_pilot
+    from coreset_engine._sampling import row_inclusion_probabilities
 
     assert _cuda.simulated()
     results: dict = {"auto_selects_gpu": _cuda.auto_selects_gpu(), "cases": []}
@@ -157,8 +147,8 @@ def _simulator_checks() -> dict:
                                     n_classes)  # fmt: skip
         b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes)
         case["scores_end_to_end_rel"] = float(np.max(np.abs(a / b - 1)))
-        pi_a, budgets_a = _inclusion(a, labels, n_classes, n // 5)
-        pi_b, budgets_b = _inclusion(b, labels, n_classes, n // 5)
+        pi_a, budgets_a = row_inclusion_probabilities(a, labels, n_classes, n // 5)
+        pi_b, budgets_b = row_inclusion_probabilities(b, labels, n_classes, n // 5)
         case["budgets_equal"] = bool(np.array_equal(budgets_a, budgets_b))
         case["inclusion_rel"] = float(np.max(np.abs(pi_a - pi_b) / pi_b))
         # a gathered subset (rows kept after merging duplicates)
@@ -291,6 +281,7 @@ def test_gpu_passes_match_cpu(dtype):
     from coreset_engine._cpu import scan_rows, sensitivity_scores
     from coreset_engine._linalg import gram_with_intercept, leverage_projection
     from coreset_engine._pilot import fit_pilot
+    from coreset_engine._sampling import row_inclusion_probabilities
 
     rng = np.random.default_rng(0)
     n, d, n_classes = 300_000, 54, 7
@@ -318,8 +309,8 @@ def test_gpu_passes_match_cpu(dtype):
     a = rows.sensitivity_scores(X, leverage_projection(gram), 1 / n, None, labels, pilot, 0.1,
                                 n_classes)  # fmt: skip
     b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes)
-    pi_a, _ = _inclusion(a, labels, n_classes, 20_000)
-    pi_b, _ = _inclusion(b, labels, n_classes, 20_000)
+    pi_a, _ = row_inclusion_probabilities(a, labels, n_classes, 20_000)
+    pi_b, _ = row_inclusion_probabilities(b, labels, n_classes, 20_000)
     assert np.max(np.abs(pi_a - pi_b) / pi_b) < (1e-4 if dtype == np.float32 else 1e-9)
 
 

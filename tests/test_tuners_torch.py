@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pytest
+from helpers import run_without_torch
 
 torch = pytest.importorskip("torch")
 
@@ -108,12 +106,6 @@ def test_parameter_errors():
 
 def test_import_works_without_torch_and_fit_says_what_to_install():
     code = (
-        "import sys\n"
-        "class NoTorch:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'torch':\n"
-        "            raise ImportError('No module named torch')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
         "import tuners\n"
         "assert 'torch' not in sys.modules\n"
         "model = tuners.TorchClassifier()\n"
@@ -122,9 +114,7 @@ def test_import_works_without_torch_and_fit_says_what_to_install():
         "except ImportError as error:\n"
         "    print(error)\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    output = run_without_torch(code)
     assert "pip install coreset-engine[torch]" in output
 
 

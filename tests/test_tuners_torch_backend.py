@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import functools
-import subprocess
-import sys
 import warnings
 
 import numpy as np
 import pytest
+from helpers import run_without_torch
 
 torch = pytest.importorskip("torch")
 
@@ -304,12 +303,6 @@ def test_backend_variants_and_convergence_warning():
 
 def test_import_without_torch_and_backend_says_what_to_install():
     code = (
-        "import sys\n"
-        "class NoTorch:\n"
-        "    def find_spec(self, name, path=None, target=None):\n"
-        "        if name.split('.')[0] == 'torch':\n"
-        "            raise ImportError('No module named torch')\n"
-        "sys.meta_path.insert(0, NoTorch())\n"
         "import numpy as np\n"
         "import tuners\n"
         "from sklearn.linear_model import LogisticRegression\n"
@@ -321,9 +314,7 @@ def test_import_without_torch_and_backend_says_what_to_install():
         "except ImportError as error:\n"
         "    print(error)\n"
     )
-    output = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout
+    output = run_without_torch(code)
     assert "torch' search backend needs PyTorch" in output
     assert "pip install coreset-engine[torch]" in output
 
