@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from ._hdf5 import open_readable
+from ._paths import check_output_path, user_file_mode
 from ._pilot import Pilot
 from .methods import NodeStats
 
@@ -23,19 +24,19 @@ FORMAT_TAG = "coreset_engine.CoresetTree"
 FORMAT_VERSION = 1
 
 
-def save_tree(tree, state, path) -> None:
+def save_tree(tree, state, path, *, inputs=()) -> None:
+    """Write ``state`` to ``path`` atomically; ``inputs`` are files ``path`` must not be."""
     from ._tree import Node  # noqa: F401  (documentation: the type we store)
 
-    path = os.fspath(path)
+    path = check_output_path(path, inputs=inputs, what="The tree file")
     folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise FileNotFoundError(f"The folder of the output path {path!r} does not exist.")
     nodes = state.nodes
     sizes = np.array([node.indices.size for node in nodes], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
     fd, temporary = tempfile.mkstemp(prefix=".tree-", suffix=".h5.part", dir=folder)
     os.close(fd)
     try:
+        os.chmod(temporary, user_file_mode())  # mkstemp makes 0600; a saved tree is a user file
         with h5py.File(temporary, "w") as handle:
             handle.attrs["format"] = FORMAT_TAG
             handle.attrs["version"] = FORMAT_VERSION
@@ -55,6 +56,7 @@ def save_tree(tree, state, path) -> None:
             for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):
                 handle.attrs[key] = int(getattr(state, key))
             handle.attrs["dtype"] = state.dtype.str
+            handle.attrs["source_path"] = state.source_path or ""
             rows = handle.create_group("rows")
             rows["indices"] = _concat([n.indices for n in nodes], np.int64)
             rows["X"] = _concat([n.X for n in nodes], state.dtype, (0, state.n_features))
@@ -119,6 +121,7 @@ def load_tree(cls, path):
                 root=int(handle.attrs["root"]),
                 n_rows=int(handle.attrs["n_rows"]),
                 n_leaves=int(handle.attrs["n_leaves"]),
+                source_path=str(handle.attrs.get("source_path", "")) or None,
             )
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}

@@ -33,6 +33,7 @@ from ._validation import (
     check_int,
     check_label_range,
     check_two_classes,
+    describe_row,
 )
 from .methods import NodeStats, get_method
 
@@ -71,6 +72,8 @@ class TreeState:
     pilot: Pilot | None = None
     #: A pilot refit still running in the background (see CoresetTree._refresh_pilot).
     pending_pilot: Future | None = None
+    #: The data file the tree was built from (never overwritten by ``save``), or None.
+    source_path: str | None = None
 
     def current_pilot(self) -> Pilot | None:
         """The pilot, after waiting for a refit in flight (which re-raises its error)."""
@@ -87,6 +90,7 @@ class TreeState:
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
             kept, list(self.stack), -1, self.n_rows, self.n_leaves, self.pilot,
+            source_path=self.source_path,
         )  # fmt: skip
 
 
@@ -261,10 +265,12 @@ class CoresetTree(BaseEstimator):
                 f"X must have {old.n_features} features, as the rows already in the tree. "
                 f"Got {X.shape[1]} instead."
             )
-        labels = as_labels(y, X.shape[0])
-        check_label_range(int(labels.max()), old.n_classes)
+        batch = "partial_build"
+        labels = as_labels(y, X.shape[0], row_offset=old.n_rows, batch=batch)
+        check_label_range(int(labels.max()), old.n_classes, labels=labels,
+                          row_offset=old.n_rows, batch=batch)  # fmt: skip
         state = old.copy_without_spine()
-        self._consume_arrays(state, X.astype(old.dtype, copy=False), labels)
+        self._consume_arrays(state, X.astype(old.dtype, copy=False), labels, batch)
         self._state = state
         return self
 
@@ -290,6 +296,7 @@ class CoresetTree(BaseEstimator):
             check_two_classes(counts, f"The y dataset {y!r}")
             dtype = check_feature_dtype(X_data.dtype, "X")
             state = self._new_state(X_data.shape[1], dtype, n_classes)
+            state.source_path = os.path.abspath(os.fspath(path))
             bar = _progress_bar(X_data.shape[0], progress, os.path.basename(os.fspath(path)))
             chunks = iterate_chunks(X_data, y_data, self.chunk_size, dtype)
             try:
@@ -306,11 +313,14 @@ class CoresetTree(BaseEstimator):
         self.build_seconds_ = time.perf_counter() - started
         return self
 
-    def _consume_arrays(self, state: TreeState, X: np.ndarray, labels: np.ndarray) -> None:
+    def _consume_arrays(
+        self, state: TreeState, X: np.ndarray, labels: np.ndarray, batch: str | None = None
+    ) -> None:
         first_bad = scan_rows(X).first_bad  # before any leaf: a bad row changes nothing
         if first_bad >= 0:
             raise ValueError(
-                f"X must be finite. Got NaN or infinity in row {state.n_rows + first_bad}."
+                "X must be finite. Got NaN or infinity in "
+                f"{describe_row(first_bad, state.n_rows, batch)}."
             )
         with blas_single_thread():
             for start in range(0, X.shape[0], self.chunk_size):
@@ -533,7 +543,8 @@ class CoresetTree(BaseEstimator):
         """Write the tree to an HDF5 file (atomically: a temporary file, then a rename)."""
         from ._persist import save_tree
 
-        save_tree(self, self._check_built(), path)
+        state = self._check_built()
+        save_tree(self, state, path, inputs=[state.source_path])
 
     @classmethod
     def load(cls, path) -> CoresetTree:

@@ -44,7 +44,15 @@ def as_feature_matrix(X, name: str = "X") -> np.ndarray:
     return np.ascontiguousarray(X, dtype=dtype)
 
 
-def as_labels(y, n_rows: int, name: str = "y") -> np.ndarray:
+def describe_row(row: int, row_offset: int = 0, batch: str | None = None) -> str:
+    """'row 7', or for rows passed to an append: 'row 7 of the rows passed to partial_build
+    (row 1007 of the tree)'."""
+    if batch is None:
+        return f"row {row_offset + row}"
+    return f"row {row} of the rows passed to {batch} (row {row_offset + row} of the tree)"
+
+
+def as_labels(y, n_rows: int, name: str = "y", *, row_offset: int = 0, batch=None) -> np.ndarray:
     """Turn array-likes into a 1-D int64 array of non-negative integers of length ``n_rows``."""
     if hasattr(y, "to_numpy"):
         y = y.to_numpy()
@@ -56,10 +64,12 @@ def as_labels(y, n_rows: int, name: str = "y") -> np.ndarray:
             f"X and {name} must have the same number of rows. Got {n_rows} rows in X and "
             f"{y.shape[0]} labels in {name}."
         )
-    return labels_to_int(y, name)
+    return labels_to_int(y, name, row_offset, batch)
 
 
-def labels_to_int(y: np.ndarray, name: str = "y", row_offset: int = 0) -> np.ndarray:
+def labels_to_int(
+    y: np.ndarray, name: str = "y", row_offset: int = 0, batch: str | None = None
+) -> np.ndarray:
     if y.dtype.kind not in "iubf":
         raise TypeError(
             f"{name} must hold integer class labels 0..n_classes-1. Got dtype {y.dtype} instead."
@@ -70,23 +80,32 @@ def labels_to_int(y: np.ndarray, name: str = "y", row_offset: int = 0) -> np.nda
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"{name} must hold integer class labels 0..n_classes-1. "
-                f"Got {y[row].item()!r} in row {row_offset + row}."
+                f"Got {y[row].item()!r} in {describe_row(row, row_offset, batch)}."
             )
     labels = y.astype(np.int64)
     if labels.size and labels.min() < 0:
         row = int(np.argmin(labels))
         raise ValueError(
-            f"{name} must hold class labels 0..n_classes-1. Got {labels[row]} in row "
-            f"{row_offset + row}."
+            f"{name} must hold class labels 0..n_classes-1. Got {labels[row]} in "
+            f"{describe_row(row, row_offset, batch)}."
         )
     return labels
 
 
-def check_label_range(counts_max_label: int, n_classes: int, name: str = "y") -> None:
+def check_label_range(
+    counts_max_label: int, n_classes: int, name: str = "y", labels: np.ndarray | None = None,
+    row_offset: int = 0, batch: str | None = None,
+) -> None:  # fmt: skip
+    """Labels must be below ``n_classes``; with ``labels`` given the error names the first
+    row out of range."""
     if counts_max_label >= n_classes:
+        where = ""
+        if labels is not None:
+            row = int(np.argmax(labels >= n_classes))
+            where = f" in {describe_row(row, row_offset, batch)}"
         raise ValueError(
             f"{name} must hold class labels 0..{n_classes - 1} (n_classes={n_classes}). "
-            f"Got label {counts_max_label} instead."
+            f"Got label {counts_max_label}{where} instead."
         )
 
 

@@ -28,14 +28,19 @@ def main() -> None:
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Where to save the tree (HDF5).")  # fmt: skip
+@click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, out_path, quiet):
+def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, out_path, force,
+          quiet):  # fmt: skip
     """Build a coreset tree from an HDF5 file and save it."""
     from . import CoresetTree
+    from ._paths import check_output_path
 
     tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
                        method=method, random_state=seed)  # fmt: skip
     try:
+        # before any work: never overwrite the input, an existing file only with --force
+        check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")
         started = time.perf_counter()
         tree.build_from_file(data_path, x=x_name, y=y_name, progress=not quiet)
         seconds = time.perf_counter() - started

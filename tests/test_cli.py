@@ -55,3 +55,66 @@ def test_demo_runs_end_to_end_on_a_slice_of_kdd(tmp_path):
     coreset_line = next(line for line in lines if line.startswith("coreset"))
     assert float(coreset_line.split()[-1]) > 0.95  # test AUC
     assert (tmp_path / "kddcup99.h5").exists()
+
+
+def _small_h5(path):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3_000, 4)).astype(np.float32)
+    write_hdf5(path, X, (X[:, 0] > 0).astype(np.int64))
+    return path.read_bytes()
+
+
+def _build(*args):
+    return CliRunner().invoke(main, ["build", *map(str, args), "--size", "200",
+                                     "--chunk-size", "1000", "--quiet"])  # fmt: skip
+
+
+def test_build_refuses_to_write_its_output_over_the_input(tmp_path):
+    data = tmp_path / "data.h5"
+    original = _small_h5(data)
+    result = _build(data, "--out", data)
+    assert result.exit_code != 0 and "would destroy the input" in result.output
+    assert "Traceback" not in result.output and "saved" not in result.output
+    assert data.read_bytes() == original
+    link = tmp_path / "link.h5"
+    link.hardlink_to(data)  # the same file under another name
+    result = _build(data, "--out", link, "--force")
+    assert result.exit_code != 0 and "would destroy the input" in result.output
+    assert data.read_bytes() == original
+
+
+def test_build_needs_force_to_replace_an_existing_output(tmp_path):
+    data = tmp_path / "data.h5"
+    _small_h5(data)
+    out = tmp_path / "tree.h5"
+    out.write_bytes(b"precious")
+    result = _build(data, "--out", out)
+    assert result.exit_code != 0 and "already exists" in result.output and "--force" in result.output
+    assert out.read_bytes() == b"precious"
+    result = _build(data, "--out", out, "--force")
+    assert result.exit_code == 0, result.output
+    assert CoresetTree.load(out).n_samples_ == 3_000
+
+
+def test_build_checks_the_output_folder_before_building(tmp_path, monkeypatch):
+    data = tmp_path / "data.h5"
+    _small_h5(data)
+    built = []
+    monkeypatch.setattr(CoresetTree, "build_from_file", lambda *a, **k: built.append(1))
+    result = _build(data, "--out", tmp_path / "missing" / "tree.h5")
+    assert result.exit_code != 0 and "does not exist" in result.output
+    assert not built  # refused before any work
+
+
+def test_saved_trees_get_the_users_umask_permissions(tmp_path):
+    import os
+    import stat
+
+    data = tmp_path / "data.h5"
+    _small_h5(data)
+    old = os.umask(0o022)
+    try:
+        assert _build(data, "--out", tmp_path / "t.h5").exit_code == 0
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "t.h5").stat().st_mode) == 0o644

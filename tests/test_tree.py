@@ -269,3 +269,40 @@ def test_sketch_size_is_validated(bad):
     X, y = _data(n=2000)
     with pytest.raises(ValueError, match="'sketch_size' parameter of CoresetTree"):
         CoresetTree(coreset_size=100, chunk_size=1000, sketch_size=bad).build(X, y)
+
+
+def test_save_never_writes_over_the_file_the_tree_was_built_from(tmp_path):
+    from coreset_engine.datasets import write_hdf5
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2_000, 3))
+    write_hdf5(tmp_path / "d.h5", X, (X[:, 0] > 0).astype(np.int64))
+    original = (tmp_path / "d.h5").read_bytes()
+    tree = CoresetTree(coreset_size=100, chunk_size=1_000, random_state=0)
+    tree.build_from_file(tmp_path / "d.h5")
+    with pytest.raises(ValueError, match="would destroy the input"):
+        tree.save(tmp_path / "d.h5")
+    tree.save(tmp_path / "t.h5")
+    with pytest.raises(ValueError, match="would destroy the input"):
+        CoresetTree.load(tmp_path / "t.h5").save(tmp_path / "d.h5")
+    assert (tmp_path / "d.h5").read_bytes() == original
+
+
+def test_partial_build_errors_name_the_row_in_the_batch_and_in_the_tree():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1_000, 3))
+    y = (X[:, 0] > 0).astype(np.int64)
+    tree = CoresetTree(coreset_size=100, chunk_size=500, random_state=0).build(X, y)
+    bad = X[:50].copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match=r"row 7 of the rows passed to partial_build \(row 1007 "):
+        tree.partial_build(bad, y[:50])
+    labels = y[:50].copy()
+    labels[9] = 5
+    with pytest.raises(ValueError, match=r"label 5 in row 9 of the rows passed to partial_build "
+                                         r"\(row 1009 of the tree\)"):  # fmt: skip
+        tree.partial_build(X[:50], labels)
+    labels[9] = -1
+    with pytest.raises(ValueError, match=r"row 9 of the rows passed to partial_build \(row 1009"):
+        tree.partial_build(X[:50], labels)
+    assert tree.n_samples_ == 1_000
