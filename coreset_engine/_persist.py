@@ -18,6 +18,7 @@ import numpy as np
 from ._hdf5 import open_readable
 from ._paths import check_output_path, user_file_mode
 from ._pilot import Pilot
+from ._sources import segments_from_json, segments_to_json
 from .methods import NodeStats
 
 FORMAT_TAG = "coreset_engine.CoresetTree"
@@ -56,7 +57,7 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):
                 handle.attrs[key] = int(getattr(state, key))
             handle.attrs["dtype"] = state.dtype.str
-            handle.attrs["source_path"] = state.source_path or ""
+            handle.attrs["segments"] = json.dumps(segments_to_json(state.segments))
             rows = handle.create_group("rows")
             rows["indices"] = _concat([n.indices for n in nodes], np.int64)
             rows["X"] = _concat([n.X for n in nodes], state.dtype, (0, state.n_features))
@@ -121,7 +122,7 @@ def load_tree(cls, path):
                 root=int(handle.attrs["root"]),
                 n_rows=int(handle.attrs["n_rows"]),
                 n_leaves=int(handle.attrs["n_leaves"]),
-                source_path=str(handle.attrs.get("source_path", "")) or None,
+                segments=segments_from_json(json.loads(handle.attrs.get("segments", "[]"))),
             )
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}

@@ -27,6 +27,7 @@ from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, Pilot, fit_pilot
 from ._sampling import draw
+from ._sources import ArraySegment, FileSegment, file_fingerprint, iter_segments
 from ._validation import (
     as_feature_matrix,
     as_labels,
@@ -72,8 +73,8 @@ class TreeState:
     pilot: Pilot | None = None
     #: A pilot refit still running in the background (see CoresetTree._refresh_pilot).
     pending_pilot: Future | None = None
-    #: The data file the tree was built from (never overwritten by ``save``), or None.
-    source_path: str | None = None
+    #: Where the rows came from, in row order (``_sources``): files and in-memory arrays.
+    segments: list = field(default_factory=list)
 
     def current_pilot(self) -> Pilot | None:
         """The pilot, after waiting for a refit in flight (which re-raises its error)."""
@@ -90,7 +91,7 @@ class TreeState:
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
             kept, list(self.stack), -1, self.n_rows, self.n_leaves, self.pilot,
-            source_path=self.source_path,
+            segments=list(self.segments),
         )  # fmt: skip
 
 
@@ -238,12 +239,13 @@ class CoresetTree(BaseEstimator):
         """Build the tree from in-memory arrays (NumPy or pandas). Returns self."""
         self._validate_params()
         self._resolve_backend()
-        X = as_feature_matrix(X)
+        original_X, X = X, as_feature_matrix(X)
         labels = as_labels(y, X.shape[0])
         counts = np.bincount(labels)
         n_classes = self._resolve_n_classes(counts)
         check_two_classes(counts)
         state = self._new_state(X.shape[1], X.dtype, n_classes)
+        state.segments = [ArraySegment(0, X.shape[0], original_X, labels)]
         self._consume_arrays(state, X, labels)
         self._state = state
         return self
@@ -259,7 +261,7 @@ class CoresetTree(BaseEstimator):
         self._validate_params()
         self._resolve_backend()
         old = self._state
-        X = as_feature_matrix(X)
+        original_X, X = X, as_feature_matrix(X)
         if X.shape[1] != old.n_features:
             raise ValueError(
                 f"X must have {old.n_features} features, as the rows already in the tree. "
@@ -270,6 +272,7 @@ class CoresetTree(BaseEstimator):
         check_label_range(int(labels.max()), old.n_classes, labels=labels,
                           row_offset=old.n_rows, batch=batch)  # fmt: skip
         state = old.copy_without_spine()
+        state.segments.append(ArraySegment(old.n_rows, X.shape[0], original_X, labels))
         self._consume_arrays(state, X.astype(old.dtype, copy=False), labels, batch)
         self._state = state
         return self
@@ -296,7 +299,8 @@ class CoresetTree(BaseEstimator):
             check_two_classes(counts, f"The y dataset {y!r}")
             dtype = check_feature_dtype(X_data.dtype, "X")
             state = self._new_state(X_data.shape[1], dtype, n_classes)
-            state.source_path = os.path.abspath(os.fspath(path))
+            state.segments = [FileSegment(0, X_data.shape[0], os.path.abspath(os.fspath(path)),
+                                          x, y, file_fingerprint(os.fspath(path)))]  # fmt: skip
             bar = _progress_bar(X_data.shape[0], progress, os.path.basename(os.fspath(path)))
             chunks = iterate_chunks(X_data, y_data, self.chunk_size, dtype)
             try:
@@ -494,6 +498,24 @@ class CoresetTree(BaseEstimator):
             n_total=state.n_rows,
         )
 
+    def iter_source_chunks(self, chunk_size: int | None = None):
+        """Stream every row the tree summarises, in row order, from where it came: the data
+        file it was built from (checked against the fingerprint taken at build time: a file
+        that changed is an error) or the arrays passed to ``build`` / ``partial_build`` (the
+        tree holds them by weak reference only: they must still exist).
+
+        Yields (first row number, X chunk in the tree's dtype, integer labels) with
+        ``chunk_size`` rows per chunk (default: the tree's ``chunk_size``). A chunk read from a
+        file is valid until the next one is yielded.
+        """
+        state = self._check_built()
+        chunk_size = check_int(
+            self.chunk_size if chunk_size is None else chunk_size, "chunk_size",
+            "iter_source_chunks",
+        )  # fmt: skip
+        for start, X, labels in iter_segments(state.segments, chunk_size):
+            yield start, X.astype(state.dtype, copy=False), labels
+
     @property
     def depth_(self) -> int:
         state = self._check_built()
@@ -544,7 +566,7 @@ class CoresetTree(BaseEstimator):
         from ._persist import save_tree
 
         state = self._check_built()
-        save_tree(self, state, path, inputs=[state.source_path])
+        save_tree(self, state, path, inputs=[s.path for s in state.segments if hasattr(s, "path")])
 
     @classmethod
     def load(cls, path) -> CoresetTree:

@@ -306,3 +306,37 @@ def test_partial_build_errors_name_the_row_in_the_batch_and_in_the_tree():
     with pytest.raises(ValueError, match=r"row 9 of the rows passed to partial_build \(row 1009"):
         tree.partial_build(X[:50], labels)
     assert tree.n_samples_ == 1_000
+
+
+def test_iter_source_chunks_streams_the_rows_back_from_arrays_and_files(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(5_000, 4))
+    y = (X[:, 0] > 0).astype(np.int64)
+    write_hdf5(tmp_path / "d.h5", X[:3_000], y[:3_000])
+    tree = CoresetTree(coreset_size=200, chunk_size=1_000, random_state=0)
+    tree.build_from_file(tmp_path / "d.h5")
+    more = X[3_000:].copy()
+    tree.partial_build(more, y[3_000:])
+    chunks = [(start, X_chunk.copy(), labels) for start, X_chunk, labels in
+              tree.iter_source_chunks(chunk_size=700)]  # fmt: skip
+    assert [start for start, _, _ in chunks][:5] == [0, 700, 1400, 2100, 2800]
+    np.testing.assert_array_equal(np.concatenate([c for _, c, _ in chunks]), X.astype(np.float32))
+    np.testing.assert_array_equal(np.concatenate([lab for _, _, lab in chunks]), y)
+
+    tree.save(tmp_path / "t.h5")
+    loaded = CoresetTree.load(tmp_path / "t.h5")
+    with pytest.raises(RuntimeError, match="Rows 3000..4999 .* no longer exist"):
+        next(loaded.iter_source_chunks())  # the appended arrays are not saved
+    del more
+    with pytest.raises(RuntimeError, match="no longer exist"):
+        next(tree.iter_source_chunks())  # the tree held them by weak reference only
+
+    only_file = CoresetTree(coreset_size=200, chunk_size=1_000, random_state=0)
+    only_file.build_from_file(tmp_path / "d.h5").save(tmp_path / "f.h5")
+    loaded = CoresetTree.load(tmp_path / "f.h5")
+    assert sum(c.shape[0] for _, c, _ in loaded.iter_source_chunks()) == 3_000
+    with open(tmp_path / "d.h5", "r+b") as handle:  # change the data after the build
+        handle.seek(-8, os.SEEK_END)
+        handle.write(b"\x01" * 8)
+    with pytest.raises(ValueError, match="changed since the tree was built"):
+        next(loaded.iter_source_chunks())
