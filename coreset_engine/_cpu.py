@@ -21,11 +21,12 @@ Three passes per leaf:
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -45,12 +46,31 @@ _WORD = {4: np.uint32, 8: np.uint64}
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
-_background: ThreadPoolExecutor | None = None
+
+
+_threads_override: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "coreset_engine_threads", default=None
+)
+
+
+@contextmanager
+def worker_threads(n: int | None):
+    """Run the row passes started in this context on ``n`` threads (None: :func:`n_workers`'s
+    default). ``CoresetTree(n_jobs=...)`` uses it for a build."""
+    token = _threads_override.set(n)
+    try:
+        yield
+    finally:
+        _threads_override.reset(token)
 
 
 def n_workers() -> int:
-    """Threads used by the row passes: ``CORESET_ENGINE_THREADS`` if set, else the CPUs this
+    """Threads used by the row passes: the ``n_jobs`` of the build in progress (see
+    :func:`worker_threads`), else ``CORESET_ENGINE_THREADS`` if set, else the CPUs this
     process may run on."""
+    override = _threads_override.get()
+    if override is not None:
+        return override
     configured = os.environ.get("CORESET_ENGINE_THREADS")
     if configured:
         try:
@@ -87,16 +107,6 @@ def row_blocks(n: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:
     """Rows 0..n as consecutive (start, stop) blocks of ``block`` rows (the last may be
     shorter; one empty block for n = 0)."""
     return [(a, min(n, a + block)) for a in range(0, n, block)] or [(0, 0)]
-
-
-def run_in_background(function, *args) -> Future:
-    """Start ``function(*args)`` in the one background thread (a pilot refit); returns its
-    future."""
-    global _background
-    with _pool_lock:
-        if _background is None:
-            _background = ThreadPoolExecutor(1, thread_name_prefix="coreset-engine-background")
-    return _background.submit(function, *args)
 
 
 def iter_in_pool(function, ranges: list[tuple[int, int]]):

@@ -17,7 +17,6 @@ import numpy as np
 
 from ._hdf5 import open_readable
 from ._paths import check_output_path, user_file_mode
-from ._pilot import Pilot
 from ._sources import segments_from_json, segments_to_json
 from .methods import NodeStats
 
@@ -76,11 +75,6 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             meta["gram"] = np.stack([n.stats.gram for n in nodes])
             meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
             meta["stack"] = np.array(state.stack, dtype=np.int64)
-            if state.pilot is not None:
-                pilot = handle.create_group("pilot")
-                pilot["coef"] = state.pilot.coef
-                pilot["intercept"] = state.pilot.intercept
-                pilot["classes"] = state.pilot.classes
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -124,11 +118,9 @@ def load_tree(cls, path):
                 n_leaves=int(handle.attrs["n_leaves"]),
                 segments=segments_from_json(json.loads(handle.attrs.get("segments", "[]"))),
             )
+            # (files of earlier versions also hold a "pilot" group: each node now fits its own)
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}
-            if "pilot" in handle:
-                state.pilot = Pilot(*(handle["pilot"][key][()] for key in
-                                      ("coef", "intercept", "classes")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"The tree file {path!r} is damaged: {error!r}.") from None
     offsets = meta["offsets"]

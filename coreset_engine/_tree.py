@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._backend import CpuBackend, check_backend, get_backend
+from ._backend import check_backend, get_backend
+from ._build import BinaryCounter, BuildSettings, Node, leaf_node, merge_nodes
 from ._coreset import Coreset
-from ._cpu import blas_single_thread, run_in_background, scan_rows
-from ._dedup import merge_duplicates
-from ._linalg import jl_sketch
-from ._pilot import PILOT_ROWS, Pilot, fit_pilot
-from ._sampling import draw
+from ._cpu import blas_single_thread, worker_threads
 from ._sources import ArraySegment, FileSegment, file_fingerprint, iter_segments
 from ._validation import (
     as_feature_matrix,
@@ -36,25 +32,11 @@ from ._validation import (
     check_two_classes,
     describe_row,
 )
-from .methods import NodeStats, get_method
+from .methods import get_method
 
 TASKS = ("logistic_regression",)
 
-
-@dataclass(frozen=True)
-class Node:
-    """One coreset in the tree. ``children`` is None for a leaf."""
-
-    indices: np.ndarray
-    X: np.ndarray
-    y: np.ndarray
-    weights: np.ndarray
-    stats: NodeStats
-    first_leaf: int
-    last_leaf: int
-    height: int
-    children: tuple[int, int] | None = None
-    spine: bool = False
+__all__ = ["CoresetTree", "Node", "TreeState"]
 
 
 @dataclass
@@ -70,28 +52,14 @@ class TreeState:
     root: int = -1
     n_rows: int = 0
     n_leaves: int = 0
-    pilot: Pilot | None = None
-    #: A pilot refit still running in the background (see CoresetTree._refresh_pilot).
-    pending_pilot: Future | None = None
     #: Where the rows came from, in row order (``_sources``): files and in-memory arrays.
     segments: list = field(default_factory=list)
 
-    def current_pilot(self) -> Pilot | None:
-        """The pilot, after waiting for a refit in flight (which re-raises its error)."""
-        if self.pending_pilot is not None:
-            pilot = self.pending_pilot.result()
-            self.pending_pilot = None
-            if pilot is not None:
-                self.pilot = pilot
-        return self.pilot
-
     def copy_without_spine(self) -> TreeState:
-        self.current_pilot()
         kept = [node for node in self.nodes if not node.spine]
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
-            kept, list(self.stack), -1, self.n_rows, self.n_leaves, self.pilot,
-            segments=list(self.segments),
+            kept, list(self.stack), -1, self.n_rows, self.n_leaves, list(self.segments),
         )  # fmt: skip
 
 
@@ -133,6 +101,10 @@ class CoresetTree(BaseEstimator):
         the draw stay on the CPU. Scores match the CPU's up to float rounding, so the sampling
         distribution is the same, but trees are not bit-identical across backends. ``"auto"``
         is ``"cuda"`` when a usable GPU is found, else ``"cpu"``.
+    n_jobs : int or None
+        Threads for the row passes of a build (each runs serial kernels and one-thread BLAS
+        over fixed blocks of rows, so the tree does not depend on it). None: the environment
+        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use.
 
     Attributes
     ----------
@@ -174,6 +146,7 @@ class CoresetTree(BaseEstimator):
         sketch_size: int | None = None,
         random_state: int | None = None,
         backend: str = "cpu",
+        n_jobs: int | None = None,
     ):
         self.task = task
         self.coreset_size = coreset_size
@@ -184,6 +157,7 @@ class CoresetTree(BaseEstimator):
         self.sketch_size = sketch_size
         self.random_state = random_state
         self.backend = backend
+        self.n_jobs = n_jobs
 
     # ----------------------------------------------------------------- parameters and state
     def _validate_params(self) -> None:
@@ -201,12 +175,14 @@ class CoresetTree(BaseEstimator):
             check_int(self.sketch_size, "sketch_size", caller)
         if self.random_state is not None:
             check_int(self.random_state, "random_state", caller, minimum=0)
+        if self.n_jobs is not None:
+            check_int(self.n_jobs, "n_jobs", caller)
         if not isinstance(self.deduplicate, (bool, np.bool_)):
             raise ValueError(
                 f"The 'deduplicate' parameter of {caller} must be a bool. "
                 f"Got {self.deduplicate!r} instead."
             )
-        self._method = get_method(self.method, caller)
+        get_method(self.method, caller)
         check_backend(self.backend, caller)
 
     def _resolve_backend(self) -> None:
@@ -302,14 +278,13 @@ class CoresetTree(BaseEstimator):
             state.segments = [FileSegment(0, X_data.shape[0], os.path.abspath(os.fspath(path)),
                                           x, y, file_fingerprint(os.fspath(path)))]  # fmt: skip
             bar = _progress_bar(X_data.shape[0], progress, os.path.basename(os.fspath(path)))
-            chunks = iterate_chunks(X_data, y_data, self.chunk_size, dtype)
+            chunks = (
+                (start, X_chunk, labels_to_int(y_chunk, "y", start))
+                for start, X_chunk, y_chunk in iterate_chunks(X_data, y_data, self.chunk_size,
+                                                              dtype)
+            )  # fmt: skip
             try:
-                with blas_single_thread():
-                    for start, X_chunk, y_chunk in chunks:
-                        self._add_leaf(state, X_chunk, labels_to_int(y_chunk, "y", start), start)
-                        if bar is not None:
-                            bar.update(X_chunk.shape[0])
-                    self._finalize(state)
+                self._grow(state, chunks, on_leaf=None if bar is None else bar.update)
             finally:
                 if bar is not None:
                     bar.close()
@@ -317,152 +292,50 @@ class CoresetTree(BaseEstimator):
         self.build_seconds_ = time.perf_counter() - started
         return self
 
+    def _settings(self, state: TreeState) -> BuildSettings:
+        return BuildSettings(
+            self.coreset_size, self.method, bool(self.deduplicate), self.sketch_size,
+            state.seed, state.n_classes,
+        )  # fmt: skip
+
     def _consume_arrays(
         self, state: TreeState, X: np.ndarray, labels: np.ndarray, batch: str | None = None
     ) -> None:
-        first_bad = scan_rows(X).first_bad  # before any leaf: a bad row changes nothing
-        if first_bad >= 0:
-            raise ValueError(
-                "X must be finite. Got NaN or infinity in "
-                f"{describe_row(first_bad, state.n_rows, batch)}."
-            )
-        with blas_single_thread():
-            for start in range(0, X.shape[0], self.chunk_size):
-                stop = start + self.chunk_size
-                self._add_leaf(state, X[start:stop], labels[start:stop], state.n_rows)
-            self._finalize(state)
-
-    def _add_leaf(self, state: TreeState, X: np.ndarray, labels: np.ndarray, offset: int) -> None:
-        if offset != state.n_rows:
-            raise AssertionError("leaves must arrive in row order")
-        if labels.size and labels.max() >= state.n_classes:
-            check_label_range(int(labels.max()), state.n_classes)
-        backend = getattr(self, "_backend", None) or CpuBackend()
-        rows = backend.rows(X, labels)  # on the GPU for "cuda": uploaded once, read by 3 passes
-        scan = rows.scan(hashes=self.deduplicate)
-        if scan.first_bad >= 0:
-            raise ValueError(
-                f"X must be finite. Got NaN or infinity in row {offset + scan.first_bad}."
-            )
-        stats = NodeStats(
-            X.shape[0],
-            rows.gram_with_intercept(scan.col_max, scan.col_sum),
-            np.bincount(labels, minlength=state.n_classes).astype(np.int64),
-        )
-        leaf = state.n_leaves
-        node = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None, False,
-                            hashes=scan.hashes,
-                            device_rows=rows if rows.on_device else None)  # fmt: skip
-        del rows
-        state.nodes.append(node)
-        state.stack.append(len(state.nodes) - 1)
-        state.n_rows += X.shape[0]
-        state.n_leaves += 1
-        # binary counter: merge equal-height complete subtrees
-        while len(state.stack) >= 2:
-            right, left = state.nodes[state.stack[-1]], state.nodes[state.stack[-2]]
-            if left.height != right.height:
-                break
-            parent = self._merge(state, state.stack[-2], state.stack[-1], spine=False)
-            del state.stack[-2:]
-            state.nodes.append(parent)
-            state.stack.append(len(state.nodes) - 1)
-        if self._method.uses_pilot and _refresh_pilot_after(state.n_leaves):
-            self._refresh_pilot(state)
-
-    def _refresh_pilot(self, state: TreeState) -> None:
-        """Refit the pilot on the coreset of all rows so far (after leaves 2, 4, 8, ...: a
-        logarithmic number of small fits, and every pilot sees the data in proportion).
-
-        The fit runs in a background thread while the next leaf is read, scanned and its Gram
-        matrix formed; the next scoring pass waits for it, so results do not depend on timing."""
-        state.current_pilot()
-        nodes = [state.nodes[i] for i in state.stack]
-        X = np.concatenate([n.X for n in nodes])
-        labels = np.concatenate([n.y for n in nodes])
-        weights = np.concatenate([n.weights for n in nodes])
-        if X.shape[0] > PILOT_ROWS:
-            rng = np.random.default_rng(
-                np.random.SeedSequence(state.seed, spawn_key=(state.n_leaves, 1 << 40))
-            )
-            positions, probabilities = draw(weights, None, state.n_classes, PILOT_ROWS, rng)
-            X, labels = X[positions], labels[positions]
-            weights = weights[positions] / probabilities
-        state.pending_pilot = run_in_background(fit_pilot, X, labels, weights)
-
-    def _finalize(self, state: TreeState) -> None:
-        current = state.stack[-1]
-        for left in reversed(state.stack[:-1]):
-            state.nodes.append(self._merge(state, left, current, spine=True))
-            current = len(state.nodes) - 1
-        state.root = current
-        state.current_pilot()  # a built tree never holds a fit in flight
-
-    def _merge(self, state: TreeState, left_id: int, right_id: int, *, spine: bool) -> Node:
-        left, right = state.nodes[left_id], state.nodes[right_id]
-        return self._reduce(
-            state,
-            np.concatenate([left.X, right.X]),
-            np.concatenate([left.y, right.y]),
-            np.concatenate([left.weights, right.weights]),
-            np.concatenate([left.indices, right.indices]),
-            left.stats + right.stats,
-            left.first_leaf,
-            right.last_leaf,
-            max(left.height, right.height) + 1,
-            (left_id, right_id),
-            spine,
-        )
-
-    def _reduce(
-        self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine, hashes=None, device_rows=None,
-    ) -> Node:  # fmt: skip
-        """Sample ``coreset_size`` of the given weighted rows (all of them if they fit).
-        ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known;
-        ``device_rows`` the same rows already on a device (scored there if the method can)."""
-        keep = None
-        if self.deduplicate:
-            keep, summed = merge_duplicates(X, labels, weights, hashes)
-            if keep is not None:
-                X, labels, weights = X[keep], labels[keep], summed
-                indices = indices + keep if isinstance(indices, int) else indices[keep]
-        if X.shape[0] <= self.coreset_size:
-            positions = np.arange(X.shape[0])
-            new_weights = np.ones(X.shape[0]) if weights is None else weights.copy()
-        else:
-            sketch = None
-            if self.sketch_size is not None and self.sketch_size < X.shape[1] + 1:
-                sketch = jl_sketch(state.seed, X.shape[1] + 1, self.sketch_size)
-            key = (first_leaf, last_leaf, height, int(spine))
-            group_labels = labels if self._method.class_aware else None
-            pilot = state.current_pilot() if self._method.uses_pilot else None
-            on_device = {}
-            if device_rows is not None and self._method.accepts_backend:
-                on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
-            if self._method.uses_pilot and pilot is None:
-                # No pilot yet (the first sampled node): fit one on a leverage sample of
-                # PILOT_ROWS rows drawn with its own random stream, so the draw below is
-                # independent of the pilot.
-                scores = self._method.scores(X, labels, weights, stats, None, sketch, **on_device)
-                rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 1)))
-                rows, pis = draw(scores, group_labels, state.n_classes, PILOT_ROWS, rng)
-                sample_weights = (1.0 if weights is None else weights[rows]) / pis
-                state.pilot = pilot = fit_pilot(X[rows], labels[rows], sample_weights)
-            scores = self._method.scores(X, labels, weights, stats, pilot, sketch, **on_device)
-            rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 0)))
-            positions, probabilities = draw(
-                scores, group_labels, state.n_classes, self.coreset_size, rng
-            )
-            new_weights = (1.0 if weights is None else weights[positions]) / probabilities
-        if isinstance(indices, int):
-            row_numbers = indices + positions
-        else:
-            row_numbers = indices[positions]
-        return Node(
-            row_numbers, X[positions], labels[positions], new_weights, stats,
-            first_leaf, last_leaf, height, children, spine,
+        offset = state.n_rows
+        chunks = (
+            (offset + start, X[start : start + self.chunk_size],
+             labels[start : start + self.chunk_size])
+            for start in range(0, X.shape[0], self.chunk_size)
         )  # fmt: skip
+        self._grow(state, chunks, lambda row: describe_row(row - offset, offset, batch))
+
+    def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None) -> None:
+        """Add a leaf per (first row, X, labels) chunk, merging as the binary counter says,
+        then make the root. The same steps (``_build``) a distributed build runs as tasks."""
+        settings = self._settings(state)
+
+        def emit(node: Node, children) -> int:
+            state.nodes.append(node if children is None else node.with_children(children))
+            return len(state.nodes) - 1
+
+        counter = BinaryCounter(
+            lambda left, right, spine: merge_nodes(settings, left, right, spine=spine),
+            emit,
+            [(state.nodes[i].height, i, state.nodes[i]) for i in state.stack],
+        )
+        with blas_single_thread(), worker_threads(self.n_jobs):
+            for start, X, labels in chunks:
+                if start != state.n_rows:
+                    raise AssertionError("leaves must arrive in row order")
+                counter.add_leaf(
+                    leaf_node(settings, X, labels, start, state.n_leaves, self._backend, describe)
+                )
+                state.n_rows += X.shape[0]
+                state.n_leaves += 1
+                if on_leaf is not None:
+                    on_leaf(X.shape[0])
+            state.stack = [position for _, position, _ in counter.stack]
+            state.root, _ = counter.finish()
 
     # ---------------------------------------------------------------------- queries
     def _level_nodes(self, state: TreeState, level: int) -> list[int]:
@@ -574,10 +447,6 @@ class CoresetTree(BaseEstimator):
         from ._persist import load_tree
 
         return load_tree(cls, path)
-
-
-def _refresh_pilot_after(n_leaves: int) -> bool:
-    return n_leaves >= 2 and not (n_leaves & (n_leaves - 1))
 
 
 def _progress_bar(total: int, enabled: bool, label: str):
