@@ -23,9 +23,6 @@ from ._backend import CpuBackend
 from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, fit_pilot
-
-#: A leaf's pilot sample is drawn by leverage from a uniform presample this many times larger.
-PRESAMPLE_FACTOR = 8
 from ._sampling import draw
 from .methods import NodeStats, get_method
 
@@ -133,19 +130,19 @@ def _reduce(
         new_weights = np.ones(X.shape[0]) if weights is None else weights.copy()
     else:
         key = (first_leaf, last_leaf, height, int(spine))
-        pilot = None
-        if method.uses_pilot:
-            if height == 0:
-                pilot = _leaf_pilot(settings, X, labels, weights, stats, first_leaf)
-            else:
-                pilot = _merge_pilot(settings, X, labels, weights, key)
         sketch = None
         if settings.sketch_size is not None and settings.sketch_size < X.shape[1] + 1:
             sketch = jl_sketch(settings.seed, X.shape[1] + 1, settings.sketch_size)
         on_device = {}
         if device_rows is not None and method.accepts_backend:
             on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
-        scores = method.scores(X, labels, weights, stats, pilot, sketch, **on_device)
+        scores = method.scores(X, labels, weights, stats, None, sketch, **on_device)
+        if method.uses_pilot:
+            pilot = _node_pilot(settings, X, labels, weights, scores, key)
+            if pilot is not None:
+                scores = scores * method.pilot_factor(
+                    X, labels, pilot, settings.n_classes, **on_device
+                )
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 0)))
         group_labels = labels if method.class_aware else None
         positions, probabilities = draw(
@@ -159,31 +156,22 @@ def _reduce(
     )  # fmt: skip
 
 
-def _leaf_pilot(settings, X, labels, weights, stats, leaf):
-    """The pilot of a leaf, fitted on PILOT_ROWS of its rows drawn by square-root leverage
-    (times the raw rows each stands for), each class with its own budget; the leverage is
-    computed on a class-aware uniform presample of PRESAMPLE_FACTOR x PILOT_ROWS rows only,
-    not on the whole leaf. Weights are Horvitz-Thompson over both draws; the leaf's own random
-    stream makes it independent of every other node."""
-    mass = np.ones(X.shape[0]) if weights is None else weights
-    if X.shape[0] <= PILOT_ROWS:
-        return fit_pilot(X, labels, mass)
-    rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(leaf, leaf, 0, 0, 1)))
-    candidates, first = draw(
-        np.ones(X.shape[0]), labels, settings.n_classes, PRESAMPLE_FACTOR * PILOT_ROWS, rng
-    )
-    X, labels, mass = X[candidates], labels[candidates], mass[candidates] / first
-    scores = get_method("l2s").scores(X, labels, mass, stats)
-    rows, second = draw(scores, labels, settings.n_classes, PILOT_ROWS, rng)
-    return fit_pilot(X[rows], labels[rows], mass[rows] / second)
-
-
-def _merge_pilot(settings, X, labels, weights, key):
-    """The pilot of a merge: fitted on its children's coreset rows (a PILOT_ROWS sample drawn by
-    weight when there are more), so each subtree's pilot sees all the data below it."""
+def _node_pilot(settings, X, labels, weights, scores, key):
+    """The pilot a node's rows are scored with, fitted on PILOT_ROWS of them (all if fewer),
+    with the node's own random stream. At a leaf the sample is drawn by the method's scores
+    without a pilot (square-root leverage times the raw rows a row stands for: a pilot on a
+    uniform sample misses the rare influential rows and, on KDD Cup '99, doubles the excess
+    loss), each class with its own budget; at a merge by the rows' weights, so the subtree's
+    pilot sees all the data below it."""
+    if weights is None:
+        weights = np.ones(X.shape[0])
     if X.shape[0] > PILOT_ROWS:
+        leaf = key[2] == 0
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 1)))
-        rows, probabilities = draw(weights, None, settings.n_classes, PILOT_ROWS, rng)
+        rows, probabilities = draw(
+            scores if leaf else weights, labels if leaf else None, settings.n_classes,
+            PILOT_ROWS, rng,
+        )  # fmt: skip
         X, labels, weights = X[rows], labels[rows], weights[rows] / probabilities
     return fit_pilot(X, labels, weights)
 

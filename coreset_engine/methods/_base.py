@@ -47,8 +47,10 @@ class SamplingMethod(ABC):
     name: str = ""
     #: Sample each class with its own budget and a floor (protects rare classes).
     class_aware: bool = True
-    #: The tree fits a pilot model for every node it samples (``coreset_engine._pilot``) and
-    #: passes it to ``scores``.
+    #: The tree fits a pilot model for every node it samples (``coreset_engine._pilot``): at a
+    #: leaf on a sample drawn by the method's scores without a pilot, at a merge on the merged
+    #: rows. It then needs ``pilot_factor(X, y, pilot, n_classes, backend)``, the per-row factor
+    #: the pilot multiplies those scores by (``scores(..., pilot)`` is their product).
     uses_pilot: bool = False
     #: ``scores`` takes a ``backend`` argument; the tree then passes the rows' device copy when
     #: it has one (``CoresetTree(backend="cuda")``). Methods without it always get host arrays.
