@@ -109,10 +109,12 @@ def check_label_range(
         )
 
 
-def check_two_classes(class_counts: np.ndarray, name: str = "y") -> None:
+def check_two_classes(class_counts: np.ndarray, name: str = "y", classes=None) -> None:
+    """At least two classes occur; ``classes`` (the label values of the codes) name them."""
     present = np.flatnonzero(class_counts)
     if present.size < 2:
+        values = present if classes is None else np.asarray(classes)[present]
         raise ValueError(
             f"{name} must contain at least two classes to fit a classifier. "
-            f"Got only class {present.tolist()} in {int(class_counts.sum())} rows."
+            f"Got only class {values.tolist()} in {int(class_counts.sum())} rows."
         )
