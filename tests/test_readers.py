@@ -137,7 +137,7 @@ def test_feature_columns_by_name(tmp_path):
 def test_csv_type_change_mid_file_names_the_column_and_row(tmp_path, monkeypatch):
     from coreset_engine.readers import _csv
 
-    monkeypatch.setattr(_csv, "BLOCK_BYTES", 1 << 20)  # types from the first ~12,000 rows
+    monkeypatch.setattr(_csv, "BLOCK_BYTES", 1 << 18)  # types from the first ~3,000 rows
     *_, frame = _table(n=200_000)
     frame["f0"] = frame["f0"].round(0).astype(np.int64)  # ints first ...
     frame["f0"] = frame["f0"].astype(object)
