@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
+from helpers import assert_same_tree
 
 from coreset_engine import CoresetTree
 from coreset_engine._encoding import OTHER, TableEncoder
@@ -34,14 +35,6 @@ def _tree(**params):
                           "max_categories": 8, **params})  # fmt: skip
 
 
-def _same(a, b):
-    for level in range(a.depth_ + 1):
-        ca, cb = a.get_coreset(level), b.get_coreset(level)
-        np.testing.assert_array_equal(ca.indices, cb.indices)
-        np.testing.assert_array_equal(ca.X, cb.X)
-        assert ca.weights.tobytes() == cb.weights.tobytes()
-
-
 def test_categorical_columns_give_the_same_tree_from_a_dataframe_parquet_and_csv(tmp_path):
     polars = pytest.importorskip("polars")
     frame = _frame()
@@ -56,8 +49,8 @@ def test_categorical_columns_give_the_same_tree_from_a_dataframe_parquet_and_csv
     for path in ("d.parquet", "d.csv"):
         tree = _tree().build_from_file(tmp_path / path, y="label")
         assert tree.get_feature_names_out().tolist() == names
-        _same(tree, reference)
-    _same(_tree().build(polars.from_pandas(frame), "label"), reference)
+        assert_same_tree(tree, reference)
+    assert_same_tree(_tree().build(polars.from_pandas(frame), "label"), reference)
     cs = reference.get_coreset()
     assert cs.feature_names == tuple(names)
     table = cs.to_pandas()
@@ -146,7 +139,7 @@ def test_saved_tree_keeps_the_encoder_and_classes(tmp_path):
     np.testing.assert_array_equal(loaded.transform(frame), tree.transform(frame))
     tree.partial_build(frame.iloc[6000:], "label")
     loaded.partial_build(frame.iloc[6000:], "label")
-    _same(loaded, tree)
+    assert_same_tree(loaded, tree)
     assert loaded.get_coreset().feature_names == tree.get_coreset().feature_names
 
 
@@ -176,7 +169,7 @@ def test_version_1_tree_files_still_load(tmp_path):
         handle.attrs["segments"] = json.dumps([{**segment, "kind": "hdf5", "path": source["path"],
                                                 "x": "X", "y": "y"}])  # fmt: skip
     loaded = CoresetTree.load(tmp_path / "tree.h5")
-    _same(loaded, tree)
+    assert_same_tree(loaded, tree)
     assert loaded.classes_.tolist() == [0, 1]
     chunks = [part.copy() for _, part, _ in loaded.iter_source_chunks()]
     np.testing.assert_array_equal(np.concatenate(chunks), X)

@@ -4,6 +4,7 @@ decode back; continuous-looking labels are a clear error pointing to the regress
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_same_tree
 
 from coreset_engine import CoresetTree
 from coreset_engine.datasets import write_hdf5
@@ -27,14 +28,6 @@ def _data(n=6000, seed=0):
     X = rng.normal(size=(n, 3))
     y = (X[:, 0] + rng.normal(size=n) > 0).astype(np.int64)
     return X, y
-
-
-def _same(a, b):
-    for level in range(a.depth_ + 1):
-        ca, cb = a.get_coreset(level), b.get_coreset(level)
-        np.testing.assert_array_equal(ca.indices, cb.indices)
-        np.testing.assert_array_equal(ca.y, cb.y)
-        assert ca.weights.tobytes() == cb.weights.tobytes()
 
 
 def test_integer_labels_give_the_tree_they_gave_before_label_mapping():
@@ -79,7 +72,7 @@ def test_any_labels_map_to_codes_and_decode_back(make, classes):
     labels = make(y)
     tree = _tree().build(X, labels)
     assert tree.classes_.tolist() == classes and tree.n_classes_ == 2
-    _same(tree, _tree().build(X, y))  # the same order of classes: the same tree
+    assert_same_tree(tree, _tree().build(X, y))  # the same order of classes: the same tree
     cs = tree.get_coreset()
     expected = np.asarray(labels)[cs.indices]
     np.testing.assert_array_equal(cs.decoded_y, expected)
@@ -156,7 +149,7 @@ def test_labels_from_files_of_every_kind(tmp_path):
                                   ("d.csv", "label", ["neg", "pos"])]:  # fmt: skip
         tree = _tree().build_from_file(tmp_path / path, y=y_name)
         assert tree.classes_.tolist() == classes
-        _same(tree, reference)
+        assert_same_tree(tree, reference)
 
 
 def test_searches_on_a_tree_score_against_test_labels_as_the_data_holds_them():

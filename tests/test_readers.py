@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 import pytest
+from helpers import assert_same_tree
 from pyarrow import feather
 
 from coreset_engine import CoresetTree
@@ -34,16 +35,6 @@ def _table(n=N_ROWS, seed=0):
 
 def _tree(**params):
     return CoresetTree(**{"coreset_size": 400, "chunk_size": 2000, "random_state": 3, **params})
-
-
-def _same(a, b):
-    assert a.depth_ == b.depth_ and a.n_samples_ == b.n_samples_
-    for level in range(a.depth_ + 1):
-        ca, cb = a.get_coreset(level), b.get_coreset(level)
-        np.testing.assert_array_equal(ca.indices, cb.indices)
-        np.testing.assert_array_equal(ca.X, cb.X)
-        np.testing.assert_array_equal(ca.y, cb.y)
-        assert ca.weights.tobytes() == cb.weights.tobytes()
 
 
 def _zarr_group(path, X, y):
@@ -85,30 +76,30 @@ def test_every_format_and_table_type_gives_the_same_tree(tmp_path):
     reference = _tree().build(X, y)
     for name, path in _write_every_format(tmp_path, frame, X, y).items():
         tree = _tree().build_from_file(path)
-        _same(tree, reference)
+        assert_same_tree(tree, reference)
         assert tree.get_coreset().X.dtype == np.float64, name
         if name != "h5":
             assert tree.feature_names_in_.tolist() == ["f0", "f1", "f2", "f3"]
             assert tree.get_coreset().feature_names == ("f0", "f1", "f2", "f3")
     _zarr_group(tmp_path / "d.zarr", X, y)
-    _same(_tree().build_from_file(tmp_path / "d.zarr"), reference)
+    assert_same_tree(_tree().build_from_file(tmp_path / "d.zarr"), reference)
     table = pa.Table.from_pandas(frame, preserve_index=False)
     for data in (frame, polars.from_pandas(frame), table, table.to_batches(max_chunksize=10**6)[0]):
-        _same(_tree().build(data, "y"), reference)
-    _same(_tree().build(frame.drop(columns="y"), frame["y"]), reference)
+        assert_same_tree(_tree().build(data, "y"), reference)
+    assert_same_tree(_tree().build(frame.drop(columns="y"), frame["y"]), reference)
     half = _tree().build(frame.iloc[:5000], "y").partial_build(table.slice(5000), "y")
-    _same(half, _tree().build(X[:5000], y[:5000]).partial_build(X[5000:], y[5000:]))
+    assert_same_tree(half, _tree().build(X[:5000], y[:5000]).partial_build(X[5000:], y[5000:]))
 
 
 def test_format_argument_suffixes_and_file_signatures(tmp_path):
     X, y, frame = _table(n=3000)
     frame.to_parquet(tmp_path / "data.bin")
     reference = _tree().build(X, y)
-    _same(_tree().build_from_file(tmp_path / "data.bin"), reference)  # "PAR1" signature
+    assert_same_tree(_tree().build_from_file(tmp_path / "data.bin"), reference)  # "PAR1" signature
     frame.to_csv(tmp_path / "data.txt", index=False)
-    _same(_tree().build_from_file(tmp_path / "data.txt", format="csv"), reference)
+    assert_same_tree(_tree().build_from_file(tmp_path / "data.txt", format="csv"), reference)
     frame.to_csv(tmp_path / "data.tsv", sep="\t", index=False)
-    _same(_tree().build_from_file(tmp_path / "data.tsv"), reference)
+    assert_same_tree(_tree().build_from_file(tmp_path / "data.tsv"), reference)
     with pytest.raises(ValueError, match="not a readable HDF5 file"):
         _tree().build_from_file(tmp_path / "data.txt")
     with pytest.raises(ValueError, match=r"'format' parameter of build_from_file must be one of "
@@ -124,7 +115,7 @@ def test_feature_columns_by_name(tmp_path):
     frame.insert(0, "id", np.arange(N_ROWS) * 7.0)
     frame.to_parquet(tmp_path / "d.parquet")
     tree = _tree().build_from_file(tmp_path / "d.parquet", x=["f3", "f1"])
-    _same(tree, _tree().build(X[:, [3, 1]], y))
+    assert_same_tree(tree, _tree().build(X[:, [3, 1]], y))
     assert tree.feature_names_in_.tolist() == ["f3", "f1"]
     with pytest.raises(KeyError, match=r"feature columns \['nope'\] were not found.*'id', 'f0'"):
         _tree().build_from_file(tmp_path / "d.parquet", x=["f0", "nope"])
@@ -247,7 +238,7 @@ def test_a_registered_reader_is_used_by_suffix(tmp_path):
         X, y, _ = _table(n=3000)
         np.savez(tmp_path / "d.npz", X=X, y=y)
         assert "npz-test" in available_formats()
-        _same(_tree().build_from_file(tmp_path / "d.npz"), _tree().build(X, y))
+        assert_same_tree(_tree().build_from_file(tmp_path / "d.npz"), _tree().build(X, y))
     finally:
         from coreset_engine.readers import _base
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from .._validation import check_feature_dtype
-from ._base import Reader, register_reader
+from ._array import ArrayReader
+from ._base import register_reader
 from ._chunks import background_chunks
-
-LABEL_PASS_ROWS = 4_000_000
 
 
 def _import_zarr():
@@ -23,9 +22,7 @@ def _import_zarr():
 
 
 @register_reader("zarr", (".zarr", ".zarr.zip"))
-class ZarrReader(Reader):
-    kind = "array"
-
+class ZarrReader(ArrayReader):
     def __init__(self, source):
         super().__init__(source)
         zarr = _import_zarr()
@@ -55,22 +52,6 @@ class ZarrReader(Reader):
             )
         check_feature_dtype(self.X.dtype, f"The X dataset {source.x!r} in {source.path!r}")
 
-    @property
-    def n_rows(self) -> int:
-        return int(self.X.shape[0])
-
-    @property
-    def n_columns(self) -> int:
-        return int(self.X.shape[1])
-
-    @property
-    def dtype(self):
-        return np.dtype(self.X.dtype)
-
-    def iter_labels(self, columns=()):
-        for start in range(0, self.n_rows, LABEL_PASS_ROWS):
-            yield start, np.asarray(self.y[start : start + LABEL_PASS_ROWS]), {}
-
     def iter_chunks(self, chunk_size: int, encoder):
         def raw():
             for start in range(0, self.n_rows, chunk_size):
@@ -83,6 +64,3 @@ class ZarrReader(Reader):
 
         return background_chunks(raw(), fill, min(chunk_size, self.n_rows), self.n_columns,
                                  encoder.dtype)  # fmt: skip
-
-    def read_rows(self, start: int, stop: int):
-        return np.asarray(self.X[start:stop]), np.asarray(self.y[start:stop])
