@@ -89,10 +89,20 @@ class InMemoryData:
     def encoded_matrix(self, encoder) -> np.ndarray | None:
         """The whole encoded matrix for NumPy input (checked up front, as before); None for
         tables, which are encoded chunk by chunk."""
-        if self.table is None:
+        if isinstance(encoder, ArrayEncoder):  # a tree of plain matrices: any numeric input
             if getattr(self, "_encoded", None) is None:
-                self._encoded = encoder.transform(self.matrix)
+                features = self.matrix
+                if features is None:
+                    features = self.table
+                    if self.label_column is not None:
+                        features = features.drop_columns([self.label_column])
+                self._encoded = encoder.transform(features)
             return self._encoded
+        if self.table is None:
+            raise TypeError(
+                "X must be a table (pandas or polars DataFrame, pyarrow Table) with the columns "
+                f"{encoder.names}: the tree was built from a table. Got a matrix instead."
+            )
         encoder.select(self.table)  # every feature column present: an error before any leaf
         return None
 

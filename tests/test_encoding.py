@@ -181,3 +181,18 @@ def test_reserved_category_names_are_an_error():
     with pytest.raises(ValueError, match="holds the value '<other>'"):
         _tree().build(frame, "label")
     assert isinstance(_tree().build(_frame(), "label")._state.encoder, TableEncoder)
+
+
+def test_matrices_and_tables_mix_as_far_as_their_columns_allow():
+    frame = _frame()
+    numeric = frame[["amount"]].assign(more=frame["amount"] * 2)
+    X = numeric.to_numpy()
+    labels = frame["label"].to_numpy()
+    tree = _tree().build(X[:6000], labels[:6000])  # a matrix tree takes numeric tables too
+    tree.partial_build(pa.Table.from_pandas(numeric.iloc[6000:]), labels[6000:])
+    assert_same_tree(
+        tree, _tree().build(X[:6000], labels[:6000]).partial_build(X[6000:], labels[6000:])
+    )
+    table_tree = _tree().build(frame.iloc[:6000], "label")
+    with pytest.raises(TypeError, match="must be a table .* built from a table"):
+        table_tree.partial_build(X[6000:], labels[6000:])
