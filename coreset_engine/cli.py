@@ -18,8 +18,12 @@ def main() -> None:
 
 @main.command()
 @click.argument("data_path", type=click.Path(dir_okay=False))
-@click.option("--x", "x_name", default="X", show_default=True, help="Feature dataset (2-D).")
-@click.option("--y", "y_name", default="y", show_default=True, help="Label dataset (1-D).")
+@click.option("--x", "x_name", default=None,
+              help="Feature array (HDF5/Zarr; default X) or comma-separated feature columns "
+                   "(Parquet/CSV/Arrow; default every column but --y).")  # fmt: skip
+@click.option("--y", "y_name", default="y", show_default=True, help="Label dataset or column.")
+@click.option("--format", "file_format", default=None,
+              help="hdf5, parquet, csv, arrow or zarr (default: from the suffix).")  # fmt: skip
 @click.option("--size", default=20_000, show_default=True, help="Rows in the root coreset.")
 @click.option("--chunk-size", default=1_000_000, show_default=True, help="Rows per leaf.")
 @click.option("--method", type=click.Choice(available_methods()), default="sensitivity",
@@ -30,9 +34,9 @@ def main() -> None:
               help="Where to save the tree (HDF5).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, out_path, force,
-          quiet):  # fmt: skip
-    """Build a coreset tree from an HDF5 file and save it."""
+def build(data_path, x_name, y_name, file_format, size, chunk_size, method, n_classes, seed,
+          out_path, force, quiet):  # fmt: skip
+    """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it."""
     from . import CoresetTree
     from ._paths import check_output_path
 
@@ -42,7 +46,10 @@ def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, 
         # before any work: never overwrite the input, an existing file only with --force
         check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")
         started = time.perf_counter()
-        tree.build_from_file(data_path, x=x_name, y=y_name, progress=not quiet)
+        if x_name is not None and "," in x_name:
+            x_name = [name.strip() for name in x_name.split(",")]
+        tree.build_from_file(data_path, x=x_name, y=y_name, format=file_format,
+                             progress=not quiet)  # fmt: skip
         seconds = time.perf_counter() - started
         tree.save(out_path)
     except (ValueError, KeyError, TypeError, FileNotFoundError) as error:

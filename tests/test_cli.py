@@ -27,6 +27,24 @@ def test_build_writes_a_tree_and_prints_a_summary(tmp_path):
     assert len(tree.get_coreset()) == 1000 and tree.n_samples_ == 30_000
 
 
+def test_build_from_parquet_with_feature_columns_and_format(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.normal(size=5000),
+                          "kind": rng.choice(["u", "v"], 5000)})  # fmt: skip
+    frame["label"] = np.where(frame["a"] > 0, "pos", "neg")
+    frame.to_parquet(tmp_path / "d.data")
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "d.data"), "--format", "parquet",
+                                       "--x", "a,kind", "--y", "label", "--size", "300",
+                                       "--chunk-size", "1000", "--out", str(tmp_path / "t.h5"),
+                                       "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tree = CoresetTree.load(tmp_path / "t.h5")
+    assert tree.feature_names_in_.tolist() == ["a", "kind"]
+    assert tree.classes_.tolist() == ["neg", "pos"]
+
+
 def test_build_reports_bad_input_without_a_traceback(tmp_path):
     result = CliRunner().invoke(main, ["build", str(tmp_path / "none.h5"), "--out", "t.h5"])
     assert result.exit_code != 0
