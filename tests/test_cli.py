@@ -152,7 +152,7 @@ def test_the_command_line_sits_above_both_libraries():
     assert not {"coreset_cli", "benchmarks"} & _imported_names("tuners")
     assert "benchmarks" not in _imported_names("coreset_cli")
     code = (
-        "import sys, coreset_engine, coreset_engine.datasets\n"
+        "import sys, coreset_engine, coreset_engine.datasets, coreset_engine.plot\n"
         "assert 'tuners' not in sys.modules\n"
         "import tuners\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('coreset_cli', 'benchmarks')))"

@@ -17,7 +17,6 @@ import json
 import math
 from pathlib import Path
 
-COLORS = {"uniform": "#7f7f7f", "l2s": "#1f77b4", "sensitivity": "#d62728"}
 SCALE_COMMANDS = (
     "coreset-engine make-data --rows 46000000 --out /tmp/coreset_synthetic_46000000.h5",
     "python -m benchmarks.bench_scale --rows 46000000 --out results/scale.json",
@@ -46,53 +45,10 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
 # ----------------------------------------------------------------------------- plots
 def plot_dataset(record: dict, path: Path) -> Path:
     """Two panels: loss ratio - 1 (log) and test AUC, against coreset size (log)."""
-    import matplotlib
-    import matplotlib.ticker
+    from coreset_engine.plot import plot_loss_ratio
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (ratio_axis, auc_axis) = plt.subplots(1, 2, figsize=(10, 4), dpi=90)
-    for method in _methods(record):
-        rows = [r for r in record["results"] if r["method"] == method]
-        sizes = [r["size"] for r in rows]
-        for path_name, style, label in (("one_shot", "-", "one-shot"), ("tree", "--", "tree root")):
-            stats = [r[path_name]["loss_ratio"] for r in rows]
-            _errorbar(ratio_axis, sizes, [_excess(s) for s in stats], style, method,
-                      f"{method}, {label}")  # fmt: skip
-        _errorbar(auc_axis, sizes, [r["auc"]["coreset"] for r in rows], "-", method,
-                  f"{method} (tree root)")  # fmt: skip
-    auc_axis.axhline(record["full"]["test_auc"], color="black", lw=1, label="all training rows")
-    ratio_axis.set(xscale="log", yscale="log", xlabel="coreset rows",
-                   ylabel="loss ratio - 1  (median, IQR)",
-                   title="full-data loss at the coreset's fit / optimum")  # fmt: skip
-    auc_axis.set(xscale="log", xlabel="coreset rows", ylabel="test AUC  (median, IQR)",
-                 title="held-out AUC of the coreset's fit")  # fmt: skip
-    sizes = sorted({r["size"] for r in record["results"]})
-    for axis in (ratio_axis, auc_axis):
-        axis.set_xticks(sizes, [f"{size:,}" for size in sizes])
-        axis.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-        axis.grid(True, which="both", alpha=0.3)
-        axis.legend(fontsize=7)
-    fig.suptitle(f"{record['name']}: {record['rows']:,} rows x {record['features']} features, "
-                 f"{record['classes']} classes, {_seeds(record)} seeds")  # fmt: skip
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    plot_loss_ratio(record, path=path)
     return path
-
-
-def _excess(stats: dict) -> dict:
-    """Ratio - 1, floored at 1e-6 so that a ratio a hair under 1 (solver tolerance) plots."""
-    return {k: max(stats[k] - 1.0, 1e-6) for k in ("median", "q1", "q3")}
-
-
-def _errorbar(axis, sizes, stats, style, method, label) -> None:
-    medians = [s["median"] for s in stats]
-    below = [s["median"] - s["q1"] for s in stats]
-    above = [s["q3"] - s["median"] for s in stats]
-    axis.errorbar(sizes, medians, yerr=[below, above], fmt="o" + style, ms=4, capsize=3,
-                  color=COLORS.get(method), label=label)  # fmt: skip
 
 
 # -------------------------------------------------------------------------- markdown
@@ -330,18 +286,6 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
                   f"{r['import_seconds']:.2f} s, first build of 20,000 rows "
                   f"{r['first_build_seconds']:.2f} s."]  # fmt: skip
     return lines + [""]
-
-
-def _methods(record: dict) -> list[str]:
-    seen = []
-    for r in record["results"]:
-        if r["method"] not in seen:
-            seen.append(r["method"])
-    return seen
-
-
-def _seeds(record: dict) -> int:
-    return len(record["results"][0]["one_shot"]["loss_ratio"]["values"]) if record["results"] else 0
 
 
 def main(argv=None) -> None:
