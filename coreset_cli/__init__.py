@@ -2,6 +2,9 @@
 
 The command line sits above both libraries: it imports :mod:`coreset_engine` and
 :mod:`tuners`, and neither of them imports it. ``python -m coreset_cli`` runs it too.
+Importing it before Numba sets ``NUMBA_CACHE_DIR`` (unless set) to ``numba/`` in the user's
+cache folder (:func:`cache_home`): compiled kernels then never land in site-packages or a
+source checkout.
 """
 
 import os

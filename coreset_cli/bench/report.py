@@ -274,17 +274,17 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
         )
     if all("cpu_seconds" in scale.get(cache, {}) for cache in ("cold", "warm")):
         per_million = [scale[c]["cpu_seconds"] / scale["rows"] * 1e6 for c in ("cold", "warm")]
-        lines += ["", f"CPU time of the build (all threads): {per_million[0]:.2f} s per million "
-                  f"rows cold, {per_million[1]:.2f} s warm."]  # fmt: skip
+        lines += ["", (f"CPU time of the build (all threads): {per_million[0]:.2f} s per million "
+                       f"rows cold, {per_million[1]:.2f} s warm.")]  # fmt: skip
     if "warm_one_thread" in scale:
         r = scale["warm_one_thread"]
-        lines += ["", f"The warm build on one thread (`CORESET_ENGINE_THREADS=1`): "
-                  f"{r['seconds']:.1f} s, {r['rows_per_second']:,.0f} rows/s; with "
-                  f"{scale['cpus']} threads it is {r['speedup']:.2f}x faster."]  # fmt: skip
+        lines += ["", (f"The warm build on one thread (`CORESET_ENGINE_THREADS=1`): "
+                       f"{r['seconds']:.1f} s, {r['rows_per_second']:,.0f} rows/s; with "
+                       f"{scale['cpus']} threads it is {r['speedup']:.2f}x faster.")]  # fmt: skip
     for label, r in scale.get("cold_start", {}).items():
-        lines += ["", f"Cold start, {label.replace('_', ' ')} (`NUMBA_CACHE_DIR`): import "
-                  f"{r['import_seconds']:.2f} s, first build of 20,000 rows "
-                  f"{r['first_build_seconds']:.2f} s."]  # fmt: skip
+        lines += ["", (f"Cold start, {label.replace('_', ' ')} (`NUMBA_CACHE_DIR`): import "
+                       f"{r['import_seconds']:.2f} s, first build of 20,000 rows "
+                       f"{r['first_build_seconds']:.2f} s.")]  # fmt: skip
     return lines + [""]
 
 
