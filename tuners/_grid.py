@@ -48,7 +48,9 @@ class GridSearch(BaseSearch):
         is limited to one BLAS/OpenMP thread, which is faster for the small fits of a search.
     random_state : int, RandomState or None, default None
         Seeds the fold shuffling (and the sampler of RandomSearch and BayesSearch). The same
-        int gives the same ``cv_results_`` scores for any ``n_jobs``.
+        int gives the same ``cv_results_`` scores for any ``n_jobs``. None uses the seed 0, so
+        that two runs of a search validate on the same folds and pick the same parameters (as
+        scikit-learn's ``cv=5`` does); pass another int, or a RandomState, for other folds.
     normalize_weights : bool, default True
         Fit with the weights scaled to mean 1, and multiply every ``C`` parameter by the
         mean weight during the fit. For models minimising ``C * sum(w * loss) + penalty``
