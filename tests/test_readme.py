@@ -39,6 +39,15 @@ _FILES = (
     + """
 write_hdf5("big.h5", *logistic_rows(400_000, 0))
 write_hdf5("test.h5", *logistic_rows(20_000, 1))
+
+import pandas as pd  # the table the README's "Your data" command reads
+rng = np.random.default_rng(0)
+amount = rng.exponential(size=20_000)
+pd.DataFrame({
+    "amount": amount,
+    "channel": rng.choice(["web", "shop", "phone"], 20_000),
+    "outcome": np.where(amount + rng.normal(size=20_000) > 1, "buy", "skip"),
+}).to_parquet("sales.parquet")
 """
 )
 _ARRAYS = (
@@ -84,7 +93,7 @@ def data_folder(tmp_path_factory):
 def test_the_readme_names_its_code():
     text = README.read_text()
     assert len(python_blocks(text)) >= 2
-    assert [words[0] for words in commands(text)] == ["build", "tune", "tune", "tune"]
+    assert [words[0] for words in commands(text)] == ["build", "tune", "build", "tune", "tune"]
 
 
 def test_readme_python_blocks_run_clean(data_folder, tmp_path):
@@ -104,7 +113,7 @@ def test_readme_commands_run_clean(data_folder, tmp_path, monkeypatch):
 
     from coreset_cli import main
 
-    for name in ("big.h5", "test.h5"):
+    for name in ("big.h5", "test.h5", "sales.parquet"):
         (tmp_path / name).symlink_to(data_folder / name)
     monkeypatch.chdir(tmp_path)
     for words in commands(README.read_text()):
