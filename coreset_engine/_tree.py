@@ -23,6 +23,7 @@ from ._backend import check_backend, get_backend
 from ._build import BinaryCounter, BuildSettings, Node, leaf_node, merge_nodes
 from ._coreset import Coreset
 from ._cpu import blas_single_thread, worker_threads
+from ._dask import is_dask_collection
 from ._sources import ArraySegment, FileSegment, file_fingerprint, iter_segments
 from ._validation import (
     as_feature_matrix,
@@ -211,8 +212,19 @@ class CoresetTree(BaseEstimator):
         return n_classes
 
     # --------------------------------------------------------------------- building
-    def build(self, X, y) -> CoresetTree:
-        """Build the tree from in-memory arrays (NumPy or pandas). Returns self."""
+    def build(self, X, y, *, client=None) -> CoresetTree:
+        """Build the tree from in-memory arrays (NumPy or pandas). Returns self.
+
+        Dask arrays and dataframes (``y``: a dask array or series, or a dataframe's label
+        column name) are built on Dask, a task per leaf (``coreset_engine._dask``): on
+        ``client``, else on dask's current scheduler (the active distributed client if there
+        is one, else threads). The tree is the same as a local build of the same rows.
+        """
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client)
+        _check_no_client(client, "build")
         self._validate_params()
         self._resolve_backend()
         original_X, X = X, as_feature_matrix(X)
@@ -226,14 +238,20 @@ class CoresetTree(BaseEstimator):
         self._state = state
         return self
 
-    def partial_build(self, X, y) -> CoresetTree:
+    def partial_build(self, X, y, *, client=None) -> CoresetTree:
         """Append rows to the tree (builds it if empty). Returns self.
 
         The new rows become new leaves after the existing ones; row numbers continue from
-        ``n_samples_``. On error the tree is left exactly as it was.
+        ``n_samples_``. On error the tree is left exactly as it was. Dask inputs and
+        ``client`` as in :meth:`build`.
         """
         if getattr(self, "_state", None) is None:
-            return self.build(X, y)
+            return self.build(X, y, client=client)
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client, append=True)
+        _check_no_client(client, "partial_build")
         self._validate_params()
         self._resolve_backend()
         old = self._state
@@ -254,14 +272,25 @@ class CoresetTree(BaseEstimator):
         return self
 
     def build_from_file(
-        self, path, x: str = "X", y: str = "y", *, progress: bool = False
+        self, path, x: str = "X", y: str = "y", *, progress: bool = False, client=None
     ) -> CoresetTree:
         """Build the tree by streaming row chunks of an HDF5 file. Returns self.
 
         ``x`` and ``y`` name the feature (2-D) and label (1-D) datasets. The file is never
         loaded whole: memory is two chunk buffers plus the tree. ``progress`` shows a bar with
         rows and rows/s.
+
+        ``client``: a Dask distributed Client to build on, a task per leaf; each worker opens
+        the file (the same path must reach it) and reads its own rows. None (default) uses
+        the active default client if there is one, else builds in this process; False always
+        builds in this process. The tree is the same either way.
         """
+        from ._dask import active_client, build_file
+
+        if client is None:
+            client = active_client()
+        if client is not None and client is not False:
+            return build_file(self, path, x, y, client=client, progress=progress)
         from ._hdf5 import iterate_chunks, open_dataset_pair, scan_labels
         from ._validation import check_feature_dtype, labels_to_int
 
@@ -447,6 +476,14 @@ class CoresetTree(BaseEstimator):
         from ._persist import load_tree
 
         return load_tree(cls, path)
+
+
+def _check_no_client(client, method: str) -> None:
+    if client is not None:
+        raise ValueError(
+            f"The 'client' argument of CoresetTree.{method} is for dask arrays and dataframes. "
+            "Got in-memory data: wrap it with dask.array.from_array to build on the cluster."
+        )
 
 
 def _progress_bar(total: int, enabled: bool, label: str):
