@@ -30,10 +30,17 @@ def main() -> None:
               help="Where to save the tree (HDF5).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Build on a local Dask cluster of this many single-threaded worker "
+                   "processes (needs coreset-engine[dask]).")  # fmt: skip
+@click.option("--scheduler", default=None,
+              help="Build on the Dask cluster at this scheduler address (tcp://host:8786); "
+                   "its workers must see DATA_PATH at the same path.")  # fmt: skip
 def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, out_path, force,
-          quiet):  # fmt: skip
+          quiet, workers, scheduler):  # fmt: skip
     """Build a coreset tree from an HDF5 file and save it."""
     from . import CoresetTree
+    from ._dask import cluster_client
     from ._paths import check_output_path
 
     tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
@@ -41,13 +48,19 @@ def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, 
     try:
         # before any work: never overwrite the input, an existing file only with --force
         check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")
-        started = time.perf_counter()
-        tree.build_from_file(data_path, x=x_name, y=y_name, progress=not quiet)
-        seconds = time.perf_counter() - started
+        with cluster_client(workers, scheduler, echo=None if quiet else _echo_err) as client:
+            started = time.perf_counter()
+            tree.build_from_file(data_path, x=x_name, y=y_name, progress=not quiet,
+                                 client=False if client is None else client)  # fmt: skip
+            seconds = time.perf_counter() - started
         tree.save(out_path)
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
+    except (ValueError, KeyError, TypeError, FileNotFoundError, ImportError) as error:
         raise click.ClickException(str(error).strip("'\"")) from None
     click.echo(summary(tree, seconds, out_path))
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def summary(tree, seconds: float, out_path: str | None = None) -> str:
