@@ -105,7 +105,8 @@ class CoresetTree(BaseEstimator):
     n_jobs : int or None
         Threads for the row passes of a build (each runs serial kernels and one-thread BLAS
         over fixed blocks of rows, so the tree does not depend on it). None: the environment
-        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use.
+        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use. On
+        Dask, each task uses its worker's threads (None) or ``n_jobs``.
 
     Attributes
     ----------
