@@ -29,7 +29,7 @@ import time
 
 import h5py
 
-from benchmarks.bench_scale import drop_from_page_cache, plain_read_seconds
+from benchmarks.bench_scale import add_file_options, drop_from_page_cache, plain_read_seconds
 
 TREE_HASH = r"""
 def tree_hash(tree):
@@ -415,10 +415,7 @@ def _duration(seconds: float) -> str:
 
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=10_000_000)
-    parser.add_argument("--path", default=None, help="Default: /tmp/coreset_synthetic_<rows>.h5")
-    parser.add_argument("--size", type=int, default=20_000)
-    parser.add_argument("--chunk", type=int, default=1_000_000)
+    add_file_options(parser)
     parser.add_argument("--workers", default="1,2", help="Worker processes per cluster.")
     parser.add_argument("--caches", default="cold,warm")
     parser.add_argument("--rss-rows", type=int, default=None,

@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_report results/engine.json --docs-dir docs
     python -m benchmarks.bench_report results/engine.json --scale results/scale.json
+    python -m benchmarks.bench_report results/engine.json --dask results/dask.json
 
 One PNG per data set (loss ratio - 1 and test AUC against coreset size, median and
 interquartile range over seeds) and one markdown file with a table per data set, the command and
@@ -29,9 +30,10 @@ LITERATURE = {
 }
 
 
-def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
-    """Write ``bench_<dataset>.png`` per data set and ``BENCHMARKS.md`` to ``docs_dir``.
-    Returns the paths written."""
+def write_report(results: dict, docs_dir, *, scale_json=None, dask_json=None) -> list[Path]:
+    """Write ``bench_<dataset>.png`` per data set and ``BENCHMARKS.md`` to ``docs_dir``
+    (with the section of :mod:`benchmarks.bench_dask` when ``dask_json`` exists). Returns the
+    paths written."""
     docs_dir = Path(docs_dir)
     docs_dir.mkdir(parents=True, exist_ok=True)
     written = [plot_dataset(record, docs_dir / f"bench_{name}.png")
@@ -39,7 +41,12 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
     paths = [scale_json] if isinstance(scale_json, (str, Path)) else list(scale_json or [])
     scales = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
     markdown = docs_dir / "BENCHMARKS.md"
-    markdown.write_text(render_markdown(results, scales or None, ", ".join(map(str, paths))))
+    text = render_markdown(results, scales or None, ", ".join(map(str, paths)))
+    if dask_json is not None and Path(dask_json).is_file():
+        from .bench_dask import markdown as dask_markdown
+
+        text += "\n" + dask_markdown(json.loads(Path(dask_json).read_text()))
+    markdown.write_text(text)
     return [*written, markdown]
 
 
@@ -352,9 +359,11 @@ def main(argv=None) -> None:
     parser.add_argument("--docs-dir", default="docs")
     parser.add_argument("--scale", nargs="*", default=["results/scale.json"],
                         help="bench_scale.py --out JSON files (those that exist).")  # fmt: skip
+    parser.add_argument("--dask", default="results/dask.json",
+                        help="bench_dask.py --out JSON (if it exists).")  # fmt: skip
     args = parser.parse_args(argv)
     results = json.loads(Path(args.json).read_text())
-    for path in write_report(results, args.docs_dir, scale_json=args.scale):
+    for path in write_report(results, args.docs_dir, scale_json=args.scale, dask_json=args.dask):
         print(f"wrote {path}")
 
 

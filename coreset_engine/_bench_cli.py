@@ -91,7 +91,9 @@ def bench_command(ctx, datasets, seeds, sizes, methods, out_dir, docs_dir, synth
         raise click.ClickException(str(error)) from None
     docs_dir = docs_dir or (out_dir if quick else "docs")
     scale_json = os.path.join(out_dir, "scale.json")
-    for path in bench_report.write_report(results, docs_dir, scale_json=scale_json):
+    dask_json = os.path.join(out_dir, "dask.json")
+    for path in bench_report.write_report(results, docs_dir, scale_json=scale_json,
+                                          dask_json=dask_json):  # fmt: skip
         click.echo(f"wrote {path}")
 
 
