@@ -45,11 +45,15 @@ INSTALL_HINT = "pip install 'coreset-engine[dask]'"
 LABEL_SCAN_ROWS = 4_000_000
 #: How long the command line waits for a scheduler given by address.
 CONNECT_TIMEOUT = "10s"
-#: The command line's local cluster polls memory and load every second, not every 100 and
-#: 500 ms: on 2 cores, Dask's default monitors of an idle 2-worker cluster took 10% of them.
+#: The command line's local cluster: memory and load polled every second, not every 100 and
+#: 500 ms (on 2 cores the monitors of an idle 2-worker cluster took 10% of them), and glibc's
+#: malloc left as it is: the nanny's MALLOC_TRIM_THRESHOLD_ also fixes the mmap threshold at
+#: 128 KiB, so every temporary array of a leaf was mapped afresh (40-50 thousand page faults,
+#: +20-50% CPU a leaf).
 LOCAL_CLUSTER_CONFIG = {
     "distributed.worker.memory.monitor-interval": "1s",
     "distributed.admin.system-monitor.interval": "1s",
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
 }
 
 
