@@ -277,6 +277,12 @@ def markdown(results: dict) -> str:
                     f"{run['client_peak_rss_mb']:.0f} | {rss} |"
                 )
     lines.append("")
+    if results["load_average"][0] >= results["cpus"]:
+        lines.append(
+            "The machine was busy (load average at or above its core count, other jobs "
+            "running): wall times and speedups are not representative; CPU seconds are "
+            "steadier. Rerun on a quiet machine to judge the 2-worker speedup."
+        )
     lines.append(
         "Every build made the same tree (hash of all nodes): "
         + ("yes." if results["same_tree_everywhere"] else "**no**.")
@@ -422,8 +428,8 @@ def scaling_markdown(results: dict) -> str:
             "- Memory: a leaf task holds one chunk (c x row bytes) and its temporaries, a merge "
             "two nodes; Dask's root-task queuing sends a worker thread at most one leaf beyond "
             f"the one it runs. Measured: worker peak RSS {max(measured['worker_peak_rss_mb']):.0f} "
-            f"MB (idle after imports: {measured.get('worker_rss_mb_before', float('nan')):.0f} "
-            f"MB) with chunks of {results['chunk'] * results['features'] * 4 / 2**20:.0f} MB."
+            f"MB{_idle(measured)} with chunks of "
+            f"{results['chunk'] * results['features'] * 4 / 2**20:.0f} MB."
         ),
         (
             "- Dask's nanny starts workers with `MALLOC_TRIM_THRESHOLD_=65536`, which also pins "
@@ -438,6 +444,11 @@ def scaling_markdown(results: dict) -> str:
         ),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _idle(run: dict) -> str:
+    before = run.get("worker_rss_mb_before")
+    return "" if before is None else f" (idle after imports: {before:.0f} MB)"
 
 
 def _duration(seconds: float) -> str:
