@@ -145,11 +145,14 @@ with cluster_client(workers) as client:  # the command line's --workers cluster
 
 
 def _child(code: str, *args) -> dict:
+    """Run ``code`` in a fresh interpreter; its last line of JSON, with the machine's load
+    average (1 minute) when it started and when it ended."""
+    load = os.getloadavg()[0]
     env = dict(os.environ)
     env.pop("CORESET_ENGINE_THREADS", None)
     output = subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True,
                             capture_output=True, text=True, env=env).stdout  # fmt: skip
-    return json.loads(output.strip().splitlines()[-1])
+    return {**json.loads(output.strip().splitlines()[-1]), "load": [load, os.getloadavg()[0]]}
 
 
 def ensure_file(path: str, rows: int) -> None:
@@ -277,11 +280,16 @@ def markdown(results: dict) -> str:
                     f"{run['client_peak_rss_mb']:.0f} | {rss} |"
                 )
     lines.append("")
-    if results["load_average"][0] >= results["cpus"]:
+    loads = [results["load_average"][0]] + [
+        value for runs in results["runs"].values() for run in runs.values()
+        for value in run.get("load", ())
+    ]  # fmt: skip
+    if max(loads) >= results["cpus"]:
         lines.append(
-            "The machine was busy (load average at or above its core count, other jobs "
-            "running): wall times and speedups are not representative; CPU seconds are "
-            "steadier. Rerun on a quiet machine to judge the 2-worker speedup."
+            f"The machine was busy (load average up to {max(loads):.1f} on {results['cpus']} "
+            "cores during the run, other jobs running): wall times and speedups are not "
+            "representative; CPU seconds are steadier. Rerun on a quiet machine to judge the "
+            "2-worker speedup."
         )
     lines.append(
         "Every build made the same tree (hash of all nodes): "
