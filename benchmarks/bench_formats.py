@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from coreset_cli.bench.report import write_section
+
 from benchmarks.bench_scale import drop_from_page_cache, plain_read_seconds
 
 FORMATS = ("hdf5", "parquet", "csv")
@@ -198,7 +200,8 @@ def main(argv=None) -> dict:
     parser.add_argument("--dir", default=None, help="Folder for the files (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="Keep the files")
     parser.add_argument("--out", default=None, help="Write the results as JSON")
-    parser.add_argument("--markdown", default=None, help="Append a Markdown section to this file")
+    parser.add_argument("--markdown", default=None,
+                        help="Write the section 'formats' of this Markdown file (docs/BENCHMARKS.md)")  # fmt: skip
     parser.add_argument("--note", default="", help="A remark for the Markdown (e.g. 'busy')")
     parser.add_argument("--render", default=None,
                         help="Only print (and --markdown) the section of a JSON written by --out")  # fmt: skip
@@ -209,8 +212,7 @@ def main(argv=None) -> dict:
         text = markdown(results, results.get("command", "python -m benchmarks.bench_formats"))
         print(text)
         if args.markdown:
-            with open(args.markdown, "a") as handle:
-                handle.write("\n" + text)
+            write_section(args.markdown, "formats", text)
         return results
     folder = tempfile.mkdtemp(prefix="bench_formats_", dir=args.dir)
     needed = args.rows * args.features * _BYTES_PER_VALUE
@@ -255,8 +257,7 @@ def main(argv=None) -> dict:
         with open(args.out, "w") as handle:
             json.dump(results, handle, indent=1)
     if args.markdown:
-        with open(args.markdown, "a") as handle:
-            handle.write("\n" + text)
+        write_section(args.markdown, "formats", text)
     return results
 
 

@@ -8,6 +8,7 @@ import click
 import numpy as np
 
 from coreset_engine import CoresetTree, available_methods
+from coreset_engine._dask import cluster_client
 from coreset_engine._paths import check_output_path
 
 from ._errors import reported_errors
@@ -31,22 +32,35 @@ from ._errors import reported_errors
               help="Where to save the tree (HDF5).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Build on a local Dask cluster of this many single-threaded worker "
+                   "processes (needs coreset-engine[dask]).")  # fmt: skip
+@click.option("--scheduler", default=None,
+              help="Build on the Dask cluster at this scheduler address (tcp://host:8786); "
+                   "its workers must see DATA_PATH at the same path.")  # fmt: skip
 def build_command(data_path, x_name, y_name, file_format, size, chunk_size, method, n_classes,
-                  seed, out_path, force, quiet):  # fmt: skip
-    """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it."""
+                  seed, out_path, force, quiet, workers, scheduler):  # fmt: skip
+    """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it,
+    in this process or on a Dask cluster (--workers, --scheduler)."""
     tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
                        method=method, random_state=seed)  # fmt: skip
     with reported_errors():
         # before any work: never overwrite the input, an existing file only with --force
         check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")
-        started = time.perf_counter()
         if x_name is not None and "," in x_name:
             x_name = [name.strip() for name in x_name.split(",")]
-        tree.build_from_file(data_path, x=x_name, y=y_name, format=file_format,
-                             progress=not quiet)  # fmt: skip
-        seconds = time.perf_counter() - started
+        with cluster_client(workers, scheduler, echo=None if quiet else _echo_err) as client:
+            started = time.perf_counter()
+            tree.build_from_file(data_path, x=x_name, y=y_name, format=file_format,
+                                 progress=not quiet,
+                                 client=False if client is None else client)  # fmt: skip
+            seconds = time.perf_counter() - started
         tree.save(out_path)
     click.echo(summary(tree, seconds, out_path))
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def summary(tree, seconds: float, out_path: str | None = None) -> str:

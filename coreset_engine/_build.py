@@ -73,6 +73,9 @@ def leaf_node(
         from ._validation import check_label_range
 
         check_label_range(int(labels.max()), settings.n_classes, labels=labels, row_offset=offset)
+    # NumPy multiplies unaligned arrays (a block deserialized by Dask can start at any byte)
+    # without BLAS, rounding differently: an aligned copy keeps the tree the same everywhere.
+    X = np.require(X, requirements=("C", "A"))
     backend = backend or CpuBackend()
     rows = backend.rows(X, labels)  # on the GPU for "cuda": uploaded once, read by 3 passes
     scan = rows.scan(hashes=settings.deduplicate)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextvars
 import itertools
 import os
+import sys
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -147,13 +148,43 @@ def map_blocks(function, n: int) -> list:
     return list(iter_blocks(function, n))
 
 
+_controller: list = []  # (modules loaded when made, ThreadpoolController)
+
+
+def _threadpool_controller():
+    """A cached ThreadpoolController (making one scans the loaded libraries, ~30 ms: too much
+    for every Dask task), remade once new modules were imported."""
+    if not _controller or _controller[0][0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _controller[:] = [(len(sys.modules), ThreadpoolController())]
+    return _controller[0][1]
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
 @contextmanager
 def blas_single_thread():
-    """Limit BLAS to one thread (restored on exit); the row passes parallelise themselves."""
-    from threadpoolctl import ThreadpoolController
-
-    with ThreadpoolController().limit(limits=1, user_api="blas"):
+    """Limit BLAS to one thread while any build in this process runs (restored when the last
+    one ends); the row passes parallelise themselves. Builds may overlap in threads (Dask
+    tasks on a threaded worker): the limit is process-wide, so it is taken by the first and
+    given back by the last, never restored under a build still running."""
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = _threadpool_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def row_words(X: np.ndarray) -> np.ndarray:

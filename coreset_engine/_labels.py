@@ -99,6 +99,21 @@ class LabelCounter:
                 "classes)."
             )
 
+    def merge(self, other: LabelCounter) -> None:
+        """Add the counts of ``other`` (the labels of later rows, counted on their own: a
+        Dask build counts each block in its own task)."""
+        if other.kind is not None:
+            self._check_kind(other.kind, other.dtype)
+        for value, count in other.counts.items():
+            self.counts[value] = self.counts.get(value, 0) + count
+        self.rows += other.rows
+        if len(self.counts) > self.max_classes:
+            raise ValueError(
+                f"{self.name} has more than {self.max_classes} distinct values "
+                f"(max_classes={self.max_classes}): it looks continuous, not like class labels. "
+                f"{REGRESSION_HINT} (or raise max_classes if these are classes)."
+            )
+
     def _check_kind(self, kind: str, dtype) -> None:
         if self.kind is None:
             self.kind, self.dtype = kind, dtype
@@ -314,21 +329,33 @@ class LabelPass:
     allowed) and every label must be one of them; without, they are the distinct values seen,
     at most ``max_classes`` of them."""
 
-    def __init__(self, name: str, n_classes: int | None, max_classes: int):
+    def __init__(self, name: str, n_classes: int | None, max_classes: int, first_row: int = 0):
         self.name = name
         self.fixed = None if n_classes is None else LabelClasses.identity(n_classes)
         self.counter = LabelCounter(name, max_classes)
+        self.counter.rows = first_row  # errors name rows of the whole data
         self.counts = np.zeros(0 if n_classes is None else n_classes, dtype=np.int64)
+        self.first_row = first_row
         self.rows = 0
 
     def add(self, y, row_offset: int = 0) -> None:
         if self.fixed is None:
             self.counter.add(y)
-            self.rows = self.counter.rows
+            self.rows = self.counter.rows - self.first_row
             return
         codes = self.fixed.encode(y, self.name, row_offset)
         self.counts += np.bincount(codes, minlength=self.counts.size)
         self.rows += codes.size
+
+    def merge(self, other: LabelPass) -> None:
+        """Add a pass over the rows that follow (counted on its own, from ``first_row``: a Dask
+        build counts each block of labels in its own task)."""
+        if self.fixed is not None:
+            self.counts += other.counts
+        else:
+            other.counter.rows = other.rows  # its rows, not the row it ended at
+            self.counter.merge(other.counter)
+        self.rows += other.rows
 
     def result(self) -> tuple[LabelClasses, np.ndarray]:
         if self.fixed is not None:

@@ -23,6 +23,7 @@ from ._backend import check_backend, get_backend
 from ._build import BinaryCounter, BuildSettings, Node, leaf_node, merge_nodes
 from ._coreset import Coreset
 from ._cpu import blas_single_thread, worker_threads
+from ._dask import is_dask_collection
 from ._encoding import ArrayEncoder
 from ._inputs import (
     EncodingSettings,
@@ -142,7 +143,8 @@ class CoresetTree(BaseEstimator):
     n_jobs : int or None
         Threads for the row passes of a build (each runs serial kernels and one-thread BLAS
         over fixed blocks of rows, so the tree does not depend on it). None: the environment
-        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use.
+        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use. On
+        Dask, each task uses its worker's threads (None) or ``n_jobs``.
 
     Attributes
     ----------
@@ -263,13 +265,23 @@ class CoresetTree(BaseEstimator):
         return state
 
     # --------------------------------------------------------------------- building
-    def build(self, X, y) -> CoresetTree:
+    def build(self, X, y, *, client=None) -> CoresetTree:
         """Build the tree from data in memory. Returns self.
 
         ``X``: a NumPy array (or list), or a table: a pandas or polars DataFrame or a pyarrow
         Table, whose string and categorical columns are encoded (``categorical_encoding``).
         ``y``: the labels (any values: see ``n_classes``), or for a table the name of its label
-        column. Tables are encoded chunk by chunk, never copied whole."""
+        column. Tables are encoded chunk by chunk, never copied whole.
+
+        Dask arrays and dataframes (``y``: a dask array or series, or a dataframe's label
+        column name) are built on Dask, a task per leaf (``coreset_engine._dask``): on
+        ``client``, else on dask's current scheduler (the active distributed client if there
+        is one, else threads). The tree is the same as a local build of the same rows."""
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client)
+        _check_no_client(client, "build")
         self._validate_params()
         self._resolve_backend()
         data = InMemoryData(X, y)
@@ -286,16 +298,22 @@ class CoresetTree(BaseEstimator):
         self._state = state
         return self
 
-    def partial_build(self, X, y) -> CoresetTree:
+    def partial_build(self, X, y, *, client=None) -> CoresetTree:
         """Append rows to the tree (builds it if empty). Returns self.
 
         The new rows become new leaves after the existing ones; row numbers continue from
         ``n_samples_``. They are encoded as the tree's first rows were (the same columns, the
         same categories: a value not seen then is "<other>"); a label that is not one of
-        ``classes_`` is an error. On error the tree is left exactly as it was.
+        ``classes_`` is an error. On error the tree is left exactly as it was. Dask inputs and
+        ``client`` as in :meth:`build`.
         """
         if getattr(self, "_state", None) is None:
-            return self.build(X, y)
+            return self.build(X, y, client=client)
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client, append=True)
+        _check_no_client(client, "partial_build")
         self._validate_params()
         self._resolve_backend()
         old = self._state
@@ -312,8 +330,9 @@ class CoresetTree(BaseEstimator):
         return self
 
     def build_from_file(
-        self, path, x=None, y: str = "y", *, format: str | None = None, progress: bool = False
-    ) -> CoresetTree:
+        self, path, x=None, y: str = "y", *, format: str | None = None, progress: bool = False,
+        client=None,
+    ) -> CoresetTree:  # fmt: skip
         """Build the tree by streaming row chunks of a data file. Returns self.
 
         ``format``: ``"hdf5"``, ``"parquet"``, ``"csv"`` (also .csv.gz), ``"arrow"`` (Arrow
@@ -326,8 +345,20 @@ class CoresetTree(BaseEstimator):
         feature columns) to fit ``classes_`` and the category encoder, then the rows are read
         in chunks in a background thread; memory is a few chunk buffers plus the tree.
         ``progress`` shows a bar with rows and rows/s.
+
+        ``client``: a Dask distributed Client to build on, a task per leaf; each worker opens
+        the file (the same path must reach it) and reads its own rows (formats that can be read
+        from the middle: all but CSV). None (default) uses the active default client if there
+        is one, else builds in this process; False always builds in this process. The tree is
+        the same either way.
         """
+        from ._dask import active_client, build_file
         from .readers import make_source
+
+        if client is None:
+            client = active_client()
+        if client is not None and client is not False:
+            return build_file(self, path, x, y, format=format, client=client, progress=progress)
 
         self._validate_params()
         self._resolve_backend()
@@ -557,3 +588,11 @@ def _progress_bar(total: int, enabled: bool, label: str):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="rows", unit_scale=True, desc=f"building from {label}")
+
+
+def _check_no_client(client, method: str) -> None:
+    if client is not None:
+        raise ValueError(
+            f"The 'client' argument of CoresetTree.{method} is for dask arrays and dataframes. "
+            "Got in-memory data: wrap it with dask.array.from_array to build on the cluster."
+        )

@@ -93,7 +93,9 @@ def data_folder(tmp_path_factory):
 def test_the_readme_names_its_code():
     text = README.read_text()
     assert len(python_blocks(text)) >= 2
-    assert [words[0] for words in commands(text)] == ["build", "tune", "build", "tune", "tune"]
+    assert [words[0] for words in commands(text)] == [
+        "build", "tune", "build", "tune", "tune", "build"
+    ]
 
 
 def test_readme_python_blocks_run_clean(data_folder, tmp_path):

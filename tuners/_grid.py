@@ -66,7 +66,9 @@ class GridSearch(BaseSearch):
     progress_bar : bool, default False
         Show a tqdm bar over fits.
     backend : str, default "sklearn"
-        Who runs the fits: "sklearn" (clones fitted in joblib workers) or "torch" (a
+        Who runs the fits: "sklearn" (clones fitted in joblib workers), "dask" (each fit a
+        task on the default Dask client, the coreset sent to the workers once; the same
+        results as "sklearn"; see :class:`tuners.DaskBackend`) or "torch" (a
         LogisticRegression only: all fits of a round in one batched Newton solve, on a CUDA
         GPU when PyTorch sees one; see :class:`tuners.TorchLogisticBackend`). Others can be
         added with :func:`tuners.register_backend`.

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 from pathlib import Path
 
 SCALE_COMMANDS = (
@@ -38,8 +39,38 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
     paths = [scale_json] if isinstance(scale_json, (str, Path)) else list(scale_json or [])
     scales = [json.loads(Path(p).read_text()) for p in paths if Path(p).is_file()]
     markdown = docs_dir / "BENCHMARKS.md"
-    markdown.write_text(render_markdown(results, scales or None, ", ".join(map(str, paths))))
+    text = render_markdown(results, scales or None, ", ".join(map(str, paths)))
+    kept = markdown.read_text() if markdown.is_file() else ""
+    markdown.write_text(text.rstrip("\n") + "\n" + "".join(
+        "\n" + block for block in _SECTION.findall(kept)
+    ))  # fmt: skip
     return [*written, markdown]
+
+
+# ------------------------------------------------------- sections other benchmarks own
+#: A section of BENCHMARKS.md that another benchmark writes (formats, Dask, refit, ...):
+#: kept as it is when this report rewrites the file, replaced by :func:`write_section`.
+_SECTION = re.compile(r"<!-- section: ([\w-]+) -->\n.*?<!-- end of section: \1 -->\n", re.DOTALL)
+
+
+def write_section(path, name: str, text: str) -> Path:
+    """Put ``text`` into the Markdown file ``path`` as its section ``name`` (between two HTML
+    comments), replacing an earlier version of that section or appending it; the rest of the
+    file is kept. Each benchmark owns its section, so reruns never pile up copies."""
+    path = Path(path)
+    block = f"<!-- section: {name} -->\n{text.strip()}\n<!-- end of section: {name} -->\n"
+    old = path.read_text() if path.is_file() else ""
+    pattern = re.compile(
+        rf"<!-- section: {re.escape(name)} -->\n.*?<!-- end of section: {re.escape(name)} -->\n",
+        re.DOTALL,
+    )
+    if pattern.search(old):
+        new = pattern.sub(lambda _: block, old, count=1)
+    else:
+        new = old.rstrip("\n") + ("\n\n" if old else "") + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new)
+    return path
 
 
 # ----------------------------------------------------------------------------- plots
