@@ -54,7 +54,7 @@ from coreset_engine import CoresetTree
 from coreset_engine.evaluation import logistic_objective
 
 REAL_DATASETS = ("kddcup99", "skin", "a9a", "bank_marketing")
-DATASETS = (*REAL_DATASETS, "synthetic")
+DATASETS = (*REAL_DATASETS, "synthetic", "weak_signal")
 #: Default sweep of coreset sizes per data set.
 SIZES = {
     "kddcup99": [3_000, 10_000, 30_000],
@@ -62,6 +62,7 @@ SIZES = {
     "a9a": [1_000, 2_000, 5_000],
     "bank_marketing": [1_000, 2_000, 5_000],
     "synthetic": [2_000, 5_000, 20_000],
+    "weak_signal": [2_000, 5_000, 20_000],
 }
 METHODS = ("uniform", "l2s", "sensitivity")
 #: Leaves of the tree whose root is measured: chunk = ceil(rows / TREE_LEAVES), >= 2 x size.
@@ -69,6 +70,9 @@ TREE_LEAVES = 8
 #: Rows of the synthetic set (the 46M-row scale file's distribution: 54 heavy-tailed features,
 #: 7 imbalanced classes), written with ``make_synthetic_hdf5`` and read back.
 SYNTHETIC_ROWS = 1_000_000
+#: Rows of the weak-signal set (``coreset_engine.synthetic.make_weak_signal``: 94 columns, 80 of
+#: them one-hot, 15% positives, full-data test AUC ~0.65), the case of a 3M-row real table.
+WEAK_ROWS = 3_000_000
 FIT_THREADS = 1
 #: ``--quick``: a smoke run of seconds (tests use it).
 QUICK = {"datasets": ("skin", "synthetic"), "seeds": 2, "sizes": [200, 1_000],
@@ -95,7 +99,8 @@ class Problem:
 
 # ------------------------------------------------------------------------------ data
 def load_problem(name: str, *, max_rows: int | None = None, synthetic_rows: int = SYNTHETIC_ROWS,
-                 data_home=None, work_dir: str | os.PathLike = "results") -> Problem:  # fmt: skip
+                 data_home=None, work_dir: str | os.PathLike = "results",
+                 weak_rows: int = WEAK_ROWS) -> Problem:  # fmt: skip
     """Load a real data set by name (``coreset_engine.datasets``) or the synthetic one.
 
     ``max_rows`` keeps a random subset of that many rows (and as many test rows, for a9a);
@@ -103,6 +108,8 @@ def load_problem(name: str, *, max_rows: int | None = None, synthetic_rows: int 
     """
     if name == "synthetic":
         return _synthetic_problem(synthetic_rows, work_dir)
+    if name == "weak_signal":
+        return _weak_signal_problem(weak_rows)
     from coreset_engine.datasets import Dataset, load_dataset, train_test_standardized
 
     data = load_dataset(name, data_home)
@@ -124,7 +131,6 @@ def load_problem(name: str, *, max_rows: int | None = None, synthetic_rows: int 
 
 def _synthetic_problem(rows: int, work_dir) -> Problem:
     import h5py
-    from sklearn.model_selection import train_test_split
 
     from coreset_engine.synthetic import make_synthetic_hdf5
 
@@ -135,14 +141,28 @@ def _synthetic_problem(rows: int, work_dir) -> Problem:
     with h5py.File(path, "r") as handle:
         X = handle["X"][()].astype(np.float64)
         y = handle["y"][()].astype(np.int64)
-    # the same split and scaling as datasets.train_test_standardized (whose Dataset is binary)
+    return _split_problem("synthetic", X, y)
+
+
+def _weak_signal_problem(rows: int) -> Problem:
+    from coreset_engine.synthetic import make_weak_signal
+
+    X, y = make_weak_signal(rows, random_state=0)
+    return _split_problem("weak_signal", X, y)
+
+
+def _split_problem(name: str, X: np.ndarray, y: np.ndarray) -> Problem:
+    """A stratified 80/20 split scaled by the training rows, as ``train_test_standardized``
+    does for the real sets (whose ``Dataset`` is binary), and all rows standardized."""
+    from sklearn.model_selection import train_test_split
+
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0,
                                                         stratify=y)  # fmt: skip
     mean, std = X_train.mean(axis=0), X_train.std(axis=0)
     std[std == 0] = 1.0
     X_train = np.ascontiguousarray((X_train - mean) / std)
     X_test = np.ascontiguousarray((X_test - mean) / std)
-    return Problem("synthetic", _standardize(X), y, X_train, y_train, X_test, y_test)
+    return Problem(name, _standardize(X), y, X_train, y_train, X_test, y_test)
 
 
 def _standardize(X: np.ndarray) -> np.ndarray:
@@ -301,7 +321,7 @@ def run(datasets: Sequence[str] | None = None, *, seeds: int | None = None,
         sizes: Sequence[int] | None = None, methods: Sequence[str] = METHODS,
         out_dir: str | os.PathLike = "results", quick: bool = False,
         synthetic_rows: int | None = None, data_home=None, command: str | None = None,
-        echo: Callable[[str], None] = print) -> dict:  # fmt: skip
+        echo: Callable[[str], None] = print, weak_rows: int | None = None) -> dict:  # fmt: skip
     """Run the benchmark and write ``engine.json`` and ``engine.csv`` to ``out_dir``.
 
     Defaults: every data set, ``DEFAULT_SEEDS`` seeds, the per-data-set ``SIZES``; with
@@ -317,6 +337,7 @@ def run(datasets: Sequence[str] | None = None, *, seeds: int | None = None,
         raise ValueError(f"methods: expected names among {list(METHODS)}, got {unknown}")
     seeds = seeds or (QUICK["seeds"] if quick else DEFAULT_SEEDS)
     synthetic_rows = synthetic_rows or (QUICK["synthetic_rows"] if quick else SYNTHETIC_ROWS)
+    weak_rows = weak_rows or (QUICK["synthetic_rows"] if quick else WEAK_ROWS)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -328,7 +349,7 @@ def run(datasets: Sequence[str] | None = None, *, seeds: int | None = None,
     for name in datasets:
         problem = load_problem(name, max_rows=QUICK["max_rows"] if quick else None,
                                synthetic_rows=synthetic_rows, data_home=data_home,
-                               work_dir=out_dir)  # fmt: skip
+                               work_dir=out_dir, weak_rows=weak_rows)  # fmt: skip
         chosen = list(sizes) if sizes else (QUICK["sizes"] if quick else SIZES[name])
         results["datasets"][name] = run_problem(problem, chosen, methods, seeds, echo)
         del problem
@@ -420,6 +441,8 @@ def main(argv=None) -> dict:
         help="Plots and BENCHMARKS.md (default docs/; with --quick the out-dir).",
     )
     parser.add_argument("--synthetic-rows", type=int, default=None)
+    parser.add_argument("--weak-rows", type=int, default=None,
+                        help=f"Rows of the weak-signal set (default {WEAK_ROWS:,}).")  # fmt: skip
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args(argv)
@@ -429,7 +452,7 @@ def main(argv=None) -> dict:
     results = run(parse_list(args.datasets), seeds=args.seeds, sizes=parse_list(args.sizes, int),
                   methods=parse_list(args.methods), out_dir=args.out_dir, quick=args.quick,
                   synthetic_rows=args.synthetic_rows, data_home=args.data_dir,
-                  command=command)  # fmt: skip
+                  command=command, weak_rows=args.weak_rows)  # fmt: skip
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(results, indent=1))
