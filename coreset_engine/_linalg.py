@@ -106,5 +106,6 @@ def jl_sketch(seed: int, rows: int, k: int) -> np.ndarray:
 
 
 def projected_row_norms(X: np.ndarray, projection: np.ndarray) -> np.ndarray:
-    """||[x_i, 1] P||_2 for every row, in float64 (blocked GEMM plus a fused Numba kernel)."""
-    return sensitivity_scores(X, projection, 0.0)
+    """||[x_i, 1] P||_2 for every row, in float64 (blocked GEMM in the rows' dtype plus a fused
+    Numba kernel)."""
+    return sensitivity_scores(X, projection, 0.0, compute_dtype=X.dtype)

@@ -38,7 +38,9 @@ def _real_gpu() -> bool:
 
 
 REAL_GPU = _real_gpu()
-needs_gpu = pytest.mark.skipif(not REAL_GPU, reason="needs a CUDA GPU with numba-cuda and torch/cupy")
+needs_gpu = pytest.mark.skipif(
+    not REAL_GPU, reason="needs a CUDA GPU with numba-cuda and torch/cupy"
+)
 
 
 # ------------------------------------------------------------------------- any machine
@@ -116,7 +118,7 @@ def _simulator_checks() -> dict:
     for name, lib_name, dtype, n, d, n_classes in cases:
         lib = _cuda.library(lib_name)
         labels = rng.integers(0, n_classes, n)
-        X = (rng.standard_t(3, size=(n, d)) * np.exp(rng.normal(size=d)) + labels[:, None] * 0.3)
+        X = rng.standard_t(3, size=(n, d)) * np.exp(rng.normal(size=d)) + labels[:, None] * 0.3
         X = X.astype(dtype)
         X[n // 2 : n // 2 + 20] = X[:20]  # duplicates hash equal
         labels[n // 2 : n // 2 + 20] = labels[:20]
@@ -126,7 +128,9 @@ def _simulator_checks() -> dict:
         got, want = rows.scan(hashes=True), scan_rows(X, labels, hashes=True)
         case["first_bad"] = [got.first_bad, want.first_bad]
         case["col_max_equal"] = bool(np.array_equal(got.col_max, want.col_max))
-        case["col_sum_rel"] = float(np.max(np.abs(got.col_sum - want.col_sum) / np.abs(want.col_sum).max()))
+        case["col_sum_rel"] = float(
+            np.max(np.abs(got.col_sum - want.col_sum) / np.abs(want.col_sum).max())
+        )
         case["hashes_equal"] = bool(np.array_equal(got.hashes, want.hashes))
         case["hashes_dtype"] = str(got.hashes.dtype)
         if lib_name == "numpy":
@@ -140,12 +144,15 @@ def _simulator_checks() -> dict:
         scores = {"pilot_weighted": (weights, pilot), "plain": (None, None)}
         for key, (w, p) in scores.items():
             a = rows.sensitivity_scores(X, projection, 1 / n, w, labels, p, 0.1, n_classes)
-            b = sensitivity_scores(X, projection, 1 / n, w, labels, p, 0.1, n_classes)
+            b = sensitivity_scores(
+                X, projection, 1 / n, w, labels, p, 0.1, n_classes, compute_dtype=X.dtype
+            )
             case[f"scores_{key}_rel"] = float(np.max(np.abs(a / b - 1)))
         # end to end: each backend with its own Gram matrix, then inclusion probabilities
         a = rows.sensitivity_scores(X, leverage_projection(gram), 1 / n, None, labels, pilot, 0.1,
                                     n_classes)  # fmt: skip
-        b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes)
+        b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes,
+                               compute_dtype=X.dtype)  # fmt: skip
         case["scores_end_to_end_rel"] = float(np.max(np.abs(a / b - 1)))
         pi_a, budgets_a = row_inclusion_probabilities(a, labels, n_classes, n // 5)
         pi_b, budgets_b = row_inclusion_probabilities(b, labels, n_classes, n // 5)
@@ -157,7 +164,7 @@ def _simulator_checks() -> dict:
         a = sub.sensitivity_scores(X[keep], projection, 1 / n, weights[keep], labels[keep], pilot,
                                    0.1, n_classes)  # fmt: skip
         b = sensitivity_scores(X[keep], projection, 1 / n, weights[keep], labels[keep], pilot, 0.1,
-                               n_classes)  # fmt: skip
+                               n_classes, compute_dtype=X.dtype)  # fmt: skip
         case["take_scores_rel"] = float(np.max(np.abs(a / b - 1)))
         # bad values: the first bad row, whichever column and block
         bad = X.copy()
@@ -186,7 +193,9 @@ def _simulator_checks() -> dict:
     results["global_hashes_equal"] = bool(
         np.array_equal(hashes, scan_rows(X, labels, hashes=True).hashes)
     )
-    cpu = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, 3)
+    cpu = sensitivity_scores(
+        X, projection, 1 / n, None, labels, pilot, 0.1, 3, compute_dtype=X.dtype
+    )
     results["global_scores_rel"] = float(np.max(np.abs(scores / cpu - 1)))
 
     # a whole tree: leaves on the "GPU" (the threshold lowered), merges on the CPU
@@ -209,7 +218,9 @@ def _simulator_checks() -> dict:
             for level in range(cpu.depth_ + 1)
         ),
         "weights_rel": max(
-            float(np.max(np.abs(gpu.get_coreset(level).weights / cpu.get_coreset(level).weights - 1)))
+            float(
+                np.max(np.abs(gpu.get_coreset(level).weights / cpu.get_coreset(level).weights - 1))
+            )
             for level in range(cpu.depth_ + 1)
         ),
     }
@@ -286,7 +297,7 @@ def test_gpu_passes_match_cpu(dtype):
     rng = np.random.default_rng(0)
     n, d, n_classes = 300_000, 54, 7
     labels = rng.integers(0, n_classes, n)
-    X = (rng.standard_t(3, size=(n, d)) * np.exp(rng.normal(size=d)) + labels[:, None] * 0.3)
+    X = rng.standard_t(3, size=(n, d)) * np.exp(rng.normal(size=d)) + labels[:, None] * 0.3
     X = X.astype(dtype)
     X[1000:2000] = X[:1000]
     labels[1000:2000] = labels[:1000]
@@ -304,11 +315,13 @@ def test_gpu_passes_match_cpu(dtype):
     weights = rng.random(n) + 0.5
     projection = leverage_projection(gram_cpu)
     a = rows.sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes)
-    b = sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes)
+    b = sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes,
+                           compute_dtype=X.dtype)  # fmt: skip
     np.testing.assert_allclose(a, b, rtol=1e-5 if dtype == np.float32 else 1e-11)
     a = rows.sensitivity_scores(X, leverage_projection(gram), 1 / n, None, labels, pilot, 0.1,
                                 n_classes)  # fmt: skip
-    b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes)
+    b = sensitivity_scores(X, projection, 1 / n, None, labels, pilot, 0.1, n_classes,
+                           compute_dtype=X.dtype)  # fmt: skip
     pi_a, _ = row_inclusion_probabilities(a, labels, n_classes, 20_000)
     pi_b, _ = row_inclusion_probabilities(b, labels, n_classes, 20_000)
     assert np.max(np.abs(pi_a - pi_b) / pi_b) < (1e-4 if dtype == np.float32 else 1e-9)

@@ -69,9 +69,42 @@ def test_fused_sensitivity_scores_match_reference(dtype, n_classes):
     pilot = fit_pilot(X[seen][:3000], labels[seen][:3000], np.ones(3000))
     got = sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes)
     expected = naive.sensitivity_scores(X, weights, labels, pilot, 0.1)
-    np.testing.assert_allclose(got, expected, rtol=2e-3 if dtype == np.float32 else 1e-7)
+    np.testing.assert_allclose(got, expected, rtol=2e-3)  # float32 GEMM by default
+    exact = sensitivity_scores(X, projection, 1 / n, weights, labels, pilot, 0.1, n_classes,
+                               compute_dtype=dtype)  # fmt: skip
+    np.testing.assert_allclose(exact, expected, rtol=2e-3 if dtype == np.float32 else 1e-7)
     plain = sensitivity_scores(X, projection, 1 / n)
     np.testing.assert_allclose(plain, naive.root_leverage_scores(X) + 1 / n, rtol=2e-3)
+
+
+def test_float64_rows_score_as_their_float32_rounding():
+    """Float64 input is scored in float32 (issue 14): the scores are those of the float32
+    rounding of the rows, to float32 precision, and differ from the float64 GEMM's only by it."""
+    from coreset_engine._pilot import fit_pilot
+
+    rng = np.random.default_rng(7)
+    n = 30_000
+    labels = rng.integers(0, 3, size=n)
+    X = rng.standard_t(3, size=(n, 9)) * np.exp(rng.normal(size=9)) + labels[:, None]
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
+    pilot = fit_pilot(X[:3000], labels[:3000], np.ones(3000))
+    args = (projection, 1 / n, None, labels, pilot, 0.1, 3)
+    from_64 = sensitivity_scores(X, *args)
+    from_32 = sensitivity_scores(X.astype(np.float32), *args)
+    exact = sensitivity_scores(X, *args, compute_dtype=np.float64)
+    np.testing.assert_allclose(from_64, from_32, rtol=1e-6)
+    np.testing.assert_allclose(from_64, exact, rtol=1e-3)
+    assert not np.array_equal(from_64, exact)  # the float32 path did run
+
+
+def test_rows_beyond_float32_range_are_scored_in_float64():
+    X = np.random.default_rng(3).normal(size=(5_000, 4))
+    X[1234, 2] = 1e39  # finite in float64, infinite in float32
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
+    got = sensitivity_scores(X, projection, 1e-3)
+    assert np.isfinite(got).all()
+    np.testing.assert_array_equal(got, sensitivity_scores(X, projection, 1e-3,
+                                                          compute_dtype=np.float64))  # fmt: skip
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
