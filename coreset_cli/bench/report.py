@@ -319,6 +319,41 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
     return lines + [""]
 
 
+# ------------------------------------------------------------------- before / after
+def compare_markdown(before: dict, after: dict, labels=("before", "after")) -> str:
+    """Loss ratios of two ``engine.json`` runs side by side (median [IQR], one-shot and tree
+    root) for every (data set, size, method) both hold, with the commands that made them."""
+    lines = [
+        (
+            f"Loss ratio median [IQR]; **{labels[0]}**: `{before['meta']['command']}` "
+            f"({before['meta']['date']}, {before['meta']['seeds']} seeds); **{labels[1]}**: "
+            f"`{after['meta']['command']}` ({after['meta']['date']}, {after['meta']['seeds']} seeds)."
+        ),
+        "",
+        (
+            f"| data set | rows | method | one-shot {labels[0]} | one-shot {labels[1]} "
+            f"| tree root {labels[0]} | tree root {labels[1]} |"
+        ),
+        "|---|---:|---|---:|---:|---:|---:|",
+    ]
+    for name, record in after["datasets"].items():
+        old = before["datasets"].get(name)
+        if old is None:
+            continue
+        earlier = {(r["size"], r["method"]): r for r in old["results"]}
+        for r in record["results"]:
+            o = earlier.get((r["size"], r["method"]))
+            if o is None:
+                continue
+            cells = [_ratio_cell(x[k]["loss_ratio"]) for k in ("one_shot", "tree") for x in (o, r)]
+            lines.append(f"| {name} | {r['size']:,} | {r['method']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _ratio_cell(stats: dict) -> str:
+    return f"{stats['median']:.4f} [{stats['q1']:.4f}, {stats['q3']:.4f}]"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0].replace("\n", " "), allow_abbrev=False
@@ -327,8 +362,21 @@ def main(argv=None) -> None:
     parser.add_argument("--docs-dir", default="docs")
     parser.add_argument("--scale", nargs="*", default=["results/scale.json"],
                         help="bench_scale.py --out JSON files (those that exist).")  # fmt: skip
+    parser.add_argument("--compare", metavar="BEFORE_JSON", default=None,
+                        help="print the loss ratios of BEFORE_JSON and json side by side "
+                        "(and write them as a section of --section-file) instead of the report")  # fmt: skip
+    parser.add_argument("--section", default="compare", help="section name for --compare")
+    parser.add_argument("--section-file", default=None, help="Markdown file for --compare")
+    parser.add_argument("--title", default=None, help="heading of the --compare section")
     args = parser.parse_args(argv)
     results = json.loads(Path(args.json).read_text())
+    if args.compare:
+        table = compare_markdown(json.loads(Path(args.compare).read_text()), results)
+        print(table)
+        if args.section_file:
+            heading = f"## {args.title}\n\n" if args.title else ""
+            print(f"wrote {write_section(args.section_file, args.section, heading + table)}")
+        return
     for path in write_report(results, args.docs_dir, scale_json=args.scale):
         print(f"wrote {path}")
 
