@@ -15,8 +15,8 @@ kind of noise, on the training rows:
   follow, by the same score, so that its list always holds k rows. Random: k rows drawn
   uniformly (its expected precision is the 5% flip rate);
 - seconds of each side, one BLAS thread each: ours is ``get_cleaning_samples`` (the tree is
-  built for tuning anyway; its build is shown apart), cleanlab is the 5 fits and
-  ``find_label_issues``;
+  built for tuning anyway; its build, whose row passes use every core, is shown apart),
+  cleanlab is the 5 fits and ``find_label_issues``;
 - then the rows our 5% list holds that were truly flipped get their clean label back
   (``update_targets``) and the model fitted on the updated tree's root coreset (with its
   weights) is scored on the clean test rows: test AUC against the model on the noisy rows and
@@ -25,6 +25,7 @@ kind of noise, on the training rows:
     python -m benchmarks.bench_cleaning                              # 1M synthetic rows
     python -m benchmarks.bench_cleaning --rows 200000 --datasets a9a,synthetic
     python -m benchmarks.bench_cleaning --markdown docs/BENCHMARKS.md --json results/cleaning.json
+    python -m benchmarks.bench_cleaning --from-json results/a.json,results/b.json   # one table
 
 The table goes into the "cleaning" section of ``--markdown`` (``report.write_section``).
 """
@@ -265,6 +266,8 @@ def targets(results: dict) -> list[str]:
         if r["dataset"] == "synthetic":
             speedup = r["cleanlab_seconds"] / r["ours_seconds"]
             met = "met" if speedup >= TARGET_SPEEDUP else "NOT met"
+            if r["rows"] < 0.8 * SYNTHETIC_ROWS:
+                met += f" at this size; the target is stated for {SYNTHETIC_ROWS:,} rows"
             lines.append(f"- synthetic ({r['rows']:,} training rows), {r['noise']} flips: "
                          f"cleanlab takes {speedup:.0f}x our time (target >= "
                          f"{TARGET_SPEEDUP:.0f}x {met}; with the tree's build "
@@ -282,12 +285,15 @@ def targets(results: dict) -> list[str]:
     return lines
 
 
-def render_markdown(results: dict, command: str) -> str:
+def render_markdown(results: dict, commands) -> str:
+    """The section: ``commands`` (a string or a list: the runs whose records ``results``
+    holds), the table, the targets met or not, the machine."""
     meta = results["meta"]
+    commands = [commands] if isinstance(commands, str) else list(commands)
     lines = [
         "## Cleaning labels: get_cleaning_samples vs cleanlab vs random picking",
         "",
-        f"`{command}`",
+        *(f"`{command}`  " for command in commands),
         "",
         (
             f"5% of the training labels flipped, at random or near the decision boundary (rows "
@@ -299,7 +305,7 @@ def render_markdown(results: dict, command: str) -> str:
             "out-of-fold probabilities of the same L2 logistic regression on all rows (its "
             "unflagged rows follow by self-confidence). Time ratio = cleanlab's seconds over "
             "`get_cleaning_samples`' (one BLAS thread each); with the build = over build + "
-            "ranking. AUC: test AUC (clean test labels) of the model on the clean and on the noisy "
+            "ranking (the build runs the tree's row passes on every core). AUC: test AUC (clean test labels) of the model on the clean and on the noisy "
             "training rows, on the noisy tree's root coreset, and on the root coreset after "
             "`update_targets` gave the truly flipped rows of our 5% list their label back."
         ),
@@ -325,6 +331,14 @@ def render_markdown(results: dict, command: str) -> str:
             f"{r['auc_noisy']:.4f} | {r['auc_noisy_coreset']:.4f} | "
             f"{r['auc_updated_coreset']:.4f} | {closed} |"
         )
+    small = sorted({round(r["rows"] / 0.8) for r in results["records"]
+                    if r["dataset"] == "synthetic" and r["rows"] < 0.8 * SYNTHETIC_ROWS})  # fmt: skip
+    if small:
+        note = (f"A synthetic set of {', '.join(f'{n:,}' for n in small)} rows (80% of them "
+                f"for training), not the default {SYNTHETIC_ROWS:,}: sized so that a run takes "
+                "about 10 minutes on this machine. The issue's 20x target is stated for 1M "
+                "rows.")  # fmt: skip
+        lines += ["", note]
     lines += ["", "Targets of issue 11, on this run:", "", *targets(results), ""]
     load = max(meta.get("load_start") or 0, meta.get("load_end") or 0)
     lines.append(
@@ -355,7 +369,25 @@ def main(argv=None) -> None:
                         help="Write the table into this file's 'cleaning' section ('' for "
                              "none).")  # fmt: skip
     parser.add_argument("--json", default=None, help="Also write the results here.")
+    parser.add_argument("--from-json", default=None,
+                        help="Render the section from these results files (comma-separated: "
+                             "their records in one table) instead of running.")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.from_json:
+        runs = [json.loads(Path(path).read_text()) for path in args.from_json.split(",")]
+        results = {"meta": dict(runs[0]["meta"]),
+                   "records": [r for run_ in runs for r in run_["records"]]}  # fmt: skip
+        results["meta"]["seconds"] = sum(run_["meta"]["seconds"] for run_ in runs)
+        results["meta"]["load_end"] = max(
+            max(run_["meta"].get("load_start") or 0, run_["meta"].get("load_end") or 0)
+            for run_ in runs
+        )
+        text = render_markdown(results, [run_["meta"].get("command", "?") for run_ in runs])
+        print(text)
+        if args.markdown:
+            write_section(args.markdown, "cleaning", text)
+            print(f"\nwritten to the 'cleaning' section of {args.markdown}")
+        return
     datasets = [name.strip() for name in args.datasets.split(",") if name.strip()]
     kinds = [name.strip() for name in args.noise.split(",") if name.strip()]
     bad = sorted(set(datasets) - set(DATASETS)) + sorted(set(kinds) - set(NOISE_KINDS))
@@ -369,6 +401,7 @@ def main(argv=None) -> None:
     )
     results = run(datasets, kinds, rows=args.rows, size=args.size, seed=args.seed,
                   work_dir=args.work_dir)  # fmt: skip
+    results["meta"]["command"] = command.strip()
     text = render_markdown(results, command.strip())
     print()
     print(text)
