@@ -390,7 +390,11 @@ def main(argv=None) -> None:
             max(run_["meta"].get("load_start") or 0, run_["meta"].get("load_end") or 0)
             for run_ in runs
         )
-        text = render_markdown(results, [run_["meta"].get("command", "?") for run_ in runs])
+        commands = [run_["meta"].get("command", "?") for run_ in runs]
+        rendered = "python -m benchmarks.bench_cleaning " + shlex.join(
+            sys.argv[1:] if argv is None else list(argv)
+        )
+        text = render_markdown(results, [*commands, rendered.strip()])
         print(text)
         if args.markdown:
             write_section(args.markdown, "cleaning", text)
