@@ -45,3 +45,32 @@ def test_a_small_run_measures_every_side_and_writes_its_section(tmp_path):
     cleaning.write_section(report, "cleaning", text)
     assert report.read_text().startswith("# Benchmarks\n\n<!-- section: cleaning -->\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["BENCHMARKS.md", "synthetic_6000.h5"]
+
+
+def test_from_json_renders_one_table_of_several_runs(tmp_path):
+    import json
+
+    record = {"dataset": "a9a", "noise": "random", "rows": 1000, "features": 3, "classes": 2,
+              "flipped": 50, "k": [10, 50], "auc_clean": 0.9, "auc_noisy": 0.89,
+              "build_seconds": 1.0, "ours_seconds": 0.5, "ours": [0.9, 0.5],
+              "random": [0.1, 0.04], "auc_noisy_coreset": 0.88, "fixed": 25,
+              "update_seconds": 0.1, "auc_updated_coreset": 0.899, "auc_gap": 0.01,
+              "gap_closed": 0.9}  # fmt: skip
+    meta = {"rows": 1000, "size": 500, "seed": 0, "cleanlab": False, "cpus": 2,
+            "load_start": 0.5, "load_end": 0.5, "seconds": 60.0}  # fmt: skip
+    paths = []
+    for noise in ("random", "boundary"):
+        path = tmp_path / f"{noise}.json"
+        run = {"meta": {**meta, "command": f"python -m benchmarks.bench_cleaning --noise {noise}"},
+               "records": [{**record, "noise": noise}]}  # fmt: skip
+        path.write_text(json.dumps(run))
+        paths.append(str(path))
+    report = tmp_path / "B.md"
+    cleaning.main(["--from-json", ",".join(paths), "--markdown", str(report)])
+    text = report.read_text()
+    assert "`python -m benchmarks.bench_cleaning --noise random`" in text
+    assert "`python -m benchmarks.bench_cleaning --noise boundary`" in text
+    assert f"`python -m benchmarks.bench_cleaning --from-json {','.join(paths)}" in text
+    assert "| a9a | random | 1,000 |" in text and "| a9a | boundary | 1,000 |" in text
+    assert "closes 90% of the 0.0100 AUC gap (target >= 80% met)" in text
+    assert "in 2.0 minutes" in text and "(a busy shared machine" not in text
