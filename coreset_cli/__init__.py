@@ -1,4 +1,4 @@
-"""The ``coreset-engine`` command line: build, tune, demo, bench and make-data.
+"""The ``coreset-engine`` command line: build, tune, clean, update, demo, bench and make-data.
 
 The command line sits above both libraries: it imports :mod:`coreset_engine` and
 :mod:`tuners`, and neither of them imports it. ``python -m coreset_cli`` runs it too.
@@ -24,6 +24,7 @@ import click
 
 from ._bench_commands import bench_command, make_data_command
 from ._build import build_command
+from ._clean import clean_command, update_command
 from ._demo import demo_command
 from ._tune import tune_command
 
@@ -34,7 +35,8 @@ def main() -> None:
     """Coreset trees for fast model tuning on large tabular data."""
 
 
-for _command in (build_command, tune_command, demo_command, bench_command, make_data_command):
+for _command in (build_command, tune_command, clean_command, update_command, demo_command,
+                 bench_command, make_data_command):  # fmt: skip
     main.add_command(_command)
 
 __all__ = ["cache_home", "main"]

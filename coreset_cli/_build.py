@@ -38,8 +38,12 @@ from ._errors import reported_errors
 @click.option("--scheduler", default=None,
               help="Build on the Dask cluster at this scheduler address (tcp://host:8786); "
                    "its workers must see DATA_PATH at the same path.")  # fmt: skip
+@click.option("--checkpoint", type=click.Path(file_okay=False), default=None,
+              help="Folder where the build records its state after every leaf; the same "
+                   "command run again after a crash continues where it stopped. Removed "
+                   "once the tree is saved.")  # fmt: skip
 def build_command(data_path, x_name, y_name, file_format, size, chunk_size, method, n_classes,
-                  seed, out_path, force, quiet, workers, scheduler):  # fmt: skip
+                  seed, out_path, force, quiet, workers, scheduler, checkpoint):  # fmt: skip
     """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it,
     in this process or on a Dask cluster (--workers, --scheduler)."""
     tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
@@ -53,9 +57,14 @@ def build_command(data_path, x_name, y_name, file_format, size, chunk_size, meth
             started = time.perf_counter()
             tree.build_from_file(data_path, x=x_name, y=y_name, format=file_format,
                                  progress=not quiet,
-                                 client=False if client is None else client)  # fmt: skip
+                                 client=False if client is None else client,
+                                 checkpoint=checkpoint)  # fmt: skip
             seconds = time.perf_counter() - started
         tree.save(out_path)
+        if checkpoint is not None:
+            from coreset_engine._checkpoint import discard
+
+            discard(checkpoint)
     click.echo(summary(tree, seconds, out_path))
 
 

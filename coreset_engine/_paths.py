@@ -66,3 +66,40 @@ def user_file_mode() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return 0o666 & ~mask
+
+
+def replace_durably(temporary: str, path: str) -> None:
+    """Rename a fully written ``temporary`` over ``path``, its data on disk first: a process
+    killed at any moment leaves either the old file or the new one, never a mix."""
+    fd = os.open(temporary, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    try:
+        folder = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:  # a folder that cannot be opened for reading: the rename is done anyway
+        return
+    try:
+        os.fsync(folder)
+    except OSError:
+        pass
+    finally:
+        os.close(folder)
+
+
+def disk_full_error(error: BaseException, path, what: str = "The file") -> OSError | None:
+    """A clear OSError for a write that failed because the disk (or quota) is full, else
+    None. HDF5 reports it as an OSError with errno 28 and a long technical message."""
+    import errno
+
+    code = getattr(error, "errno", None)
+    if code not in (errno.ENOSPC, errno.EDQUOT) and "No space left" not in str(error):
+        return None
+    return OSError(
+        errno.ENOSPC,
+        f"{what} {os.fspath(path)!r} could not be written: the disk is full (no space left on "
+        "device). The previous file, if any, is unchanged and the partial file was removed; "
+        "free some space and try again",
+    )

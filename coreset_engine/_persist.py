@@ -5,6 +5,10 @@ stored concatenated (``rows/*``) with per-node offsets and metadata (``nodes/*``
 written to a temporary name in the same folder and renamed, so a failed save never leaves a
 half-written tree and never destroys a previous file of the same name.
 
+Version 3 is version 2 plus the tree's edits (``edits``: removed rows, label and feature
+overrides, ``_edits``); a tree without edits is still written as version 2. The rows already
+shown for review may be in an ``edits`` group of a version-2 file (older readers ignore it).
+
 Version 2 adds the feature encoder (``encoder``: columns and kept categories), the label values
 (``classes``) and data files of any format in ``segments``; version-1 files (plain matrices,
 integer labels 0..n_classes-1, HDF5 sources) still load.
@@ -22,13 +26,14 @@ import numpy as np
 from ._encoding import encoder_from_json
 from ._hdf5 import open_readable
 from ._labels import LabelClasses
-from ._paths import check_output_path, user_file_mode
+from ._paths import check_output_path, disk_full_error, replace_durably, user_file_mode
 from ._sources import segments_from_json, segments_to_json
 from .methods import NodeStats
 
 FORMAT_TAG = "coreset_engine.CoresetTree"
 FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+EDITED_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 def save_tree(tree, state, path, *, inputs=()) -> None:
@@ -89,11 +94,26 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             meta["gram"] = np.stack([n.stats.gram for n in nodes])
             meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
             meta["stack"] = np.array(state.stack, dtype=np.int64)
-        os.replace(temporary, path)
-    except BaseException:
+            _write_edits(handle, state)
+        replace_durably(temporary, path)
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
+        full = disk_full_error(error, path, "The tree file")
+        if full is not None:
+            raise full from None
         raise
+
+
+def _write_edits(handle, state) -> None:
+    edits = getattr(state, "edits", None)
+    if edits is None:
+        return
+    from ._edits import overlay_to_hdf5
+
+    overlay_to_hdf5(handle.create_group("edits"), edits, state.n_features, state.dtype)
+    if edits.has_data_edits:  # older readers must refuse it rather than ignore the edits
+        handle.attrs["version"] = EDITED_VERSION
 
 
 def _json_columns(columns):
@@ -141,6 +161,10 @@ def load_tree(cls, path):
             # (files of earlier versions also hold a "pilot" group: each node now fits its own)
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}
+            if "edits" in handle:
+                from ._edits import overlay_from_hdf5
+
+                state.edits = overlay_from_hdf5(handle["edits"])
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"The tree file {path!r} is damaged: {error!r}.") from None
     offsets = meta["offsets"]

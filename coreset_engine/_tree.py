@@ -34,7 +34,7 @@ from ._inputs import (
     fit_labels,
 )
 from ._labels import LabelClasses
-from ._sources import ArraySegment, FileSegment, iter_segments, path_fingerprint
+from ._sources import ArraySegment, FileSegment, path_fingerprint
 from ._validation import check_int, check_two_classes, describe_row
 from .methods import get_method
 
@@ -63,6 +63,8 @@ class TreeState:
     encoder: object = None
     #: The label values the codes 0..n_classes-1 stand for (``_labels``). Default: 0..n-1.
     classes: LabelClasses | None = None
+    #: Removed rows and label / feature overrides (``_edits.EditOverlay``), or None.
+    edits: object = None
 
     def __post_init__(self) -> None:
         if self.encoder is None:
@@ -75,7 +77,7 @@ class TreeState:
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
             kept, list(self.stack), -1, self.n_rows, self.n_leaves, list(self.segments),
-            self.encoder, self.classes,
+            self.encoder, self.classes, self.edits,
         )  # fmt: skip
 
     def encode_rows(self, features, labels, first_row: int = 0):
@@ -331,7 +333,7 @@ class CoresetTree(BaseEstimator):
 
     def build_from_file(
         self, path, x=None, y: str = "y", *, format: str | None = None, progress: bool = False,
-        client=None,
+        client=None, checkpoint=None, overwrite_checkpoint: bool = False,
     ) -> CoresetTree:  # fmt: skip
         """Build the tree by streaming row chunks of a data file. Returns self.
 
@@ -346,6 +348,12 @@ class CoresetTree(BaseEstimator):
         in chunks in a background thread; memory is a few chunk buffers plus the tree.
         ``progress`` shows a bar with rows and rows/s.
 
+        ``checkpoint``: a folder where the build records its state after every leaf (written
+        atomically; see ``coreset_engine._checkpoint``). A build that was killed and is started
+        again with the same arguments continues at the next leaf and ends with the same tree,
+        bit for bit, as an uninterrupted build. A checkpoint of another build (parameters,
+        file) is an error unless ``overwrite_checkpoint=True``. Not with ``client``.
+
         ``client``: a Dask distributed Client to build on, a task per leaf; each worker opens
         the file (the same path must reach it) and reads its own rows (formats that can be read
         from the middle: all but CSV). None (default) uses the active default client if there
@@ -355,9 +363,14 @@ class CoresetTree(BaseEstimator):
         from ._dask import active_client, build_file
         from .readers import make_source
 
-        if client is None:
+        if client is None and checkpoint is None:
             client = active_client()
         if client is not None and client is not False:
+            if checkpoint is not None:
+                raise ValueError(
+                    "The 'checkpoint' parameter of build_from_file is for builds in this "
+                    "process (client=False); a Dask build cannot resume."
+                )
             return build_file(self, path, x, y, format=format, client=client, progress=progress)
 
         self._validate_params()
@@ -365,18 +378,33 @@ class CoresetTree(BaseEstimator):
         self.build_seconds_ = None
         started = time.perf_counter()
         source = make_source(path, format, x, y)
+        journal = None
+        if checkpoint is not None:
+            from ._checkpoint import BuildCheckpoint
+
+            journal = BuildCheckpoint.open(checkpoint, self, source,
+                                           overwrite=overwrite_checkpoint)  # fmt: skip
         with source.open() as reader:
-            first = first_pass(reader, self._encoding_settings())
-            check_two_classes(first.class_counts, first.label_name, first.classes.classes)
-            state = self._new_state(first.encoder.n_features, first.encoder.dtype,
-                                    first.classes.n_classes)  # fmt: skip
-            state.encoder, state.classes = first.encoder, first.classes
-            state.segments = [FileSegment(0, first.n_rows, source,
-                                          path_fingerprint(source.path))]  # fmt: skip
-            bar = _progress_bar(first.n_rows, progress, os.path.basename(source.path))
-            chunks = file_chunks(reader, first.encoder, first.classes, self.chunk_size, "y")
+            if journal is not None and journal.can_resume:
+                state, chunks, n_rows = journal.resume(self, reader)
+            else:
+                first = first_pass(reader, self._encoding_settings())
+                check_two_classes(first.class_counts, first.label_name, first.classes.classes)
+                state = self._new_state(first.encoder.n_features, first.encoder.dtype,
+                                        first.classes.n_classes)  # fmt: skip
+                state.encoder, state.classes = first.encoder, first.classes
+                state.segments = [FileSegment(0, first.n_rows, source,
+                                              path_fingerprint(source.path))]  # fmt: skip
+                chunks = file_chunks(reader, first.encoder, first.classes, self.chunk_size, "y")
+                n_rows = first.n_rows
+                if journal is not None:
+                    journal.start(state, n_rows)
+            bar = _progress_bar(n_rows, progress, os.path.basename(source.path))
+            if bar is not None and state.n_rows:
+                bar.update(state.n_rows)
             try:
-                self._grow(state, chunks, on_leaf=None if bar is None else bar.update)
+                self._grow(state, chunks, on_leaf=None if bar is None else bar.update,
+                           checkpoint=journal)  # fmt: skip
             finally:
                 if bar is not None:
                     bar.close()
@@ -390,9 +418,11 @@ class CoresetTree(BaseEstimator):
             state.seed, state.n_classes,
         )  # fmt: skip
 
-    def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None) -> None:
+    def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None,
+              checkpoint=None) -> None:  # fmt: skip
         """Add a leaf per (first row, X, labels) chunk, merging as the binary counter says,
-        then make the root. The same steps (``_build``) a distributed build runs as tasks."""
+        then make the root. The same steps (``_build``) a distributed build runs as tasks.
+        ``checkpoint`` (``_checkpoint.BuildCheckpoint``) records the state after each leaf."""
         settings = self._settings(state)
 
         def emit(node: Node, children) -> int:
@@ -413,6 +443,8 @@ class CoresetTree(BaseEstimator):
                 )
                 state.n_rows += X.shape[0]
                 state.n_leaves += 1
+                if checkpoint is not None:
+                    checkpoint.commit(state, [position for _, position, _ in counter.stack])
                 if on_leaf is not None:
                     on_leaf(X.shape[0])
             state.stack = [position for _, position, _ in counter.stack]
@@ -450,12 +482,12 @@ class CoresetTree(BaseEstimator):
             X=np.concatenate([n.X for n in nodes]),
             y=np.concatenate([n.y for n in nodes]),
             weights=np.concatenate([n.weights for n in nodes]),
-            n_total=state.n_rows,
+            n_total=state.nodes[state.root].stats.n_rows,
             feature_names=tuple(self.get_feature_names_out()),
             classes=state.classes.classes,
         )
 
-    def iter_source_chunks(self, chunk_size: int | None = None):
+    def iter_source_chunks(self, chunk_size: int | None = None, *, with_rows: bool = False):
         """Stream every row the tree summarises, in row order, from where it came: the data
         file it was built from (checked against the fingerprint taken at build time: a file
         that changed is an error) or the arrays passed to ``build`` / ``partial_build`` (the
@@ -464,15 +496,21 @@ class CoresetTree(BaseEstimator):
         Yields (first row number, X chunk in the tree's dtype, label codes) with
         ``chunk_size`` rows per chunk (default: the tree's ``chunk_size``), encoded exactly as
         at build time. A chunk read from a file is valid until the next one is yielded.
+
+        The tree's edits are applied: removed rows are left out (a chunk then holds fewer
+        rows) and updated labels and features replace the data's. ``with_rows=True`` yields
+        the chunk's row numbers (an array) in place of its first row number.
         """
+        from ._edits import iter_edited_chunks
+
         state = self._check_built()
         chunk_size = check_int(
             self.chunk_size if chunk_size is None else chunk_size, "chunk_size",
             "iter_source_chunks",
         )  # fmt: skip
-        for start, X, labels in iter_segments(state.segments, chunk_size, state.encoder,
-                                              state.classes):  # fmt: skip
-            yield start, X.astype(state.dtype, copy=False), labels
+        for rows, X, labels in iter_edited_chunks(state, chunk_size):
+            if rows.size:
+                yield (rows if with_rows else int(rows[0])), X, labels
 
     def transform(self, X) -> np.ndarray:
         """Rows encoded exactly as the tree's X (the same columns, categories and dtype), so a
@@ -534,7 +572,10 @@ class CoresetTree(BaseEstimator):
 
     @property
     def n_samples_(self) -> int:
-        return self._check_built().n_rows
+        """Rows summarised (removed rows not counted; row numbers run to the rows ever
+        added)."""
+        state = self._check_built()
+        return int(state.nodes[state.root].stats.n_rows)
 
     @property
     def n_features_in_(self) -> int:
@@ -565,6 +606,83 @@ class CoresetTree(BaseEstimator):
             f"CoresetTree({params}; {state.n_rows} rows, {state.n_leaves} leaves, "
             f"depth {self.depth_})"
         )
+
+    # ------------------------------------------------------- label review and edits
+    def get_cleaning_samples(
+        self, k: int, *, class_size=None, ignore_indices=None, ignore_seen: bool = False,
+        model=None, scan_source: bool = True,
+    ):  # fmt: skip
+        """The ``k`` rows most worth a human look for a wrong label, best first.
+
+        A row scores its miss probability 1 - p(its label | x) under a model that did not
+        train on it: a pilot logistic regression fitted on the root coreset, with 5-fold
+        cross-fitting for the coreset's own rows (each scored by the pilot of the other
+        folds), or the fitted classifier ``model`` (its ``predict_proba``; its ``classes_``
+        the tree's labels or codes). Every live row is scored: the file's (streamed once,
+        checked against its fingerprint: a changed file is an error) or the arrays'; rows of
+        arrays that no longer exist, or every row when ``scan_source=False``, only where the
+        tree holds them (its samples). Ranking: score descending, ties by row number.
+
+        ``class_size``: at most this many rows of any one class (an int), or a dict
+        {label: most rows} (classes it does not name are left out). ``ignore_indices``: rows
+        to leave out; ``ignore_seen``: leave out the rows earlier calls returned (the tree
+        remembers them, and ``save`` keeps them). Returns a
+        :class:`~coreset_engine._cleaning.CleaningSamples` (``indices``, ``scores``, ``y``,
+        ``predicted``, ``X``, ``to_pandas()``). The same tree and arguments give the same list.
+        """
+        from ._cleaning import cleaning_samples
+
+        state = self._check_built()
+        result, self._state = cleaning_samples(
+            self, state, k, class_size=class_size, ignore_indices=ignore_indices,
+            ignore_seen=ignore_seen, model=model, scan_source=scan_source,
+        )  # fmt: skip
+        return result
+
+    def update_targets(self, indices, y) -> CoresetTree:
+        """Replace the labels of rows ``indices`` (row numbers of the data) by ``y`` (labels
+        as in ``classes_``, one per row, or one for all). The nodes on those rows' paths to
+        the root are recomputed (statistics exact; see ``_edits``); an invalid row or label
+        raises before anything changes. Returns self."""
+        from ._edits import labels_request
+
+        return self._edit(labels_request(self._check_built(), indices, y, "update_targets"))
+
+    def update_features(self, indices, X) -> CoresetTree:
+        """Replace the features of rows ``indices`` by the rows of ``X`` (as given to
+        ``build``: a matrix, or a table with the tree's feature columns). Returns self."""
+        from ._edits import features_request
+
+        return self._edit(features_request(self._check_built(), indices, X, "update_features"))
+
+    def remove_samples(self, indices) -> CoresetTree:
+        """Remove rows ``indices`` from the tree: statistics, samples and ``n_samples_`` no
+        longer count them (row numbers of the others do not change). Returns self."""
+        from ._edits import removal_request
+
+        return self._edit(removal_request(self._check_built(), indices, "remove_samples"))
+
+    def filter_out_samples(self, predicate) -> CoresetTree:
+        """Remove every row for which ``predicate(indices, X, y)`` is True: it gets chunks of
+        live rows (row numbers, encoded X, labels as in ``classes_``) and returns a boolean
+        array. Streams the tree's rows once. Returns self."""
+        from ._edits import removal_request, rows_matching
+
+        state = self._check_built()
+        rows = rows_matching(state, predicate, self.chunk_size, "filter_out_samples")
+        return self._edit(removal_request(state, rows, "filter_out_samples"))
+
+    def _edit(self, request) -> CoresetTree:
+        from ._edits import edited_state
+
+        self._state, self.last_recomputed_nodes_ = edited_state(self, self._state, request)
+        return self
+
+    @property
+    def removed_indices_(self) -> np.ndarray:
+        """Row numbers removed by ``remove_samples`` / ``filter_out_samples``, sorted."""
+        edits = self._check_built().edits
+        return np.zeros(0, dtype=np.int64) if edits is None else edits.removed.copy()
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:

@@ -1,7 +1,7 @@
 """The README's code runs as written, with warnings as errors and no failed candidate.
 
-Its Python blocks run in order in one fresh interpreter; its ``coreset-engine build`` and
-``tune`` commands run through click's test runner. Both in a temporary folder that holds the
+Its Python blocks run in order in one fresh interpreter; its ``coreset-engine build``,
+``tune``, ``clean`` and ``update`` commands run, in order, through click's test runner. Both in a temporary folder that holds the
 files the README names (``big.h5``, ``test.h5``) and the arrays it appends (``X_more``,
 ``y_more``), made from a synthetic two-class problem. ``coreset-engine demo`` has its own test.
 """
@@ -73,8 +73,11 @@ def python_blocks(text: str) -> list[str]:
 
 
 def commands(text: str) -> list[list[str]]:
-    """The ``coreset-engine build`` and ``tune`` commands in the README's text, as words."""
-    spans = re.findall(r"`(coreset-engine (?:build|tune) [^`]+)`", text.replace("\n", " "))
+    """The ``coreset-engine build``, ``tune``, ``clean`` and ``update`` commands in the README's
+    text, as words."""
+    spans = re.findall(
+        r"`(coreset-engine (?:build|tune|clean|update) [^`]+)`", text.replace("\n", " ")
+    )
     return [shlex.split(span)[1:] for span in spans]
 
 
@@ -94,7 +97,14 @@ def test_the_readme_names_its_code():
     text = README.read_text()
     assert len(python_blocks(text)) >= 2
     assert [words[0] for words in commands(text)] == [
-        "build", "tune", "build", "tune", "tune", "build"
+        "build",
+        "tune",
+        "build",
+        "tune",
+        "tune",
+        "clean",
+        "update",
+        "build",
     ]
 
 
