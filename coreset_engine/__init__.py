@@ -1,6 +1,7 @@
 """coreset_engine: sensitivity-sampled coreset trees for large tabular data, streamed from HDF5."""
 
 from ._coreset import Coreset
+from ._full_fit import FullFitReport, fit_logistic_full
 from ._tree import CoresetTree
 from .methods import SamplingMethod, available_methods, register_method
 
@@ -23,9 +24,11 @@ def sample_coreset(
 __all__ = [
     "Coreset",
     "CoresetTree",
+    "FullFitReport",
     "SamplingMethod",
     "__version__",
     "available_methods",
+    "fit_logistic_full",
     "register_method",
     "sample_coreset",
 ]
