@@ -55,7 +55,7 @@ def gap(model, ref, X, y, **kwargs):
 def binary():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(40_000, 6)) * np.array([1, 2, 0.5, 1, 3, 1])
-    y = (X @ np.array([1.0, -0.5, 2.0, 0.0, 0.3, -1.0]) + 0.5 + rng.logistic(size=40_000) > 0)
+    y = X @ np.array([1.0, -0.5, 2.0, 0.0, 0.3, -1.0]) + 0.5 + rng.logistic(size=40_000) > 0
     return X, y.astype(np.int64)
 
 
