@@ -47,7 +47,7 @@ CALLER = "fit_logistic_full"
 #: GEMMs and a loop over the rows), K times more for K classes, where after a Newton step
 #: was accepted the next one nearly always is too: there it comes alone. (number after a new
 #: point, after a new point reached by a Newton step, after a failed pass)
-CANDIDATES = (3, 3, 3)
+CANDIDATES = (3, 1, 3)
 MULTINOMIAL_CANDIDATES = (2, 1, 2)
 INITIAL_DAMPING = 1e-2
 MIN_DAMPING = 1e-3

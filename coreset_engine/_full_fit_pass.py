@@ -91,6 +91,7 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
     stacked = plan.points.reshape(-1, layout.width)  # (J * n_out, width), point-major
     matrix = np.ascontiguousarray(stacked[:, :d].T)
     bias = stacked[:, d].copy() if layout.fit_intercept else np.zeros(stacked.shape[0])
+    matrix = np.ascontiguousarray(matrix.T)  # (J * n_out, d): values come out (J * n_out, r)
     for X, codes, sample_weight in chunks:
         weights = layout.class_factors[codes]
         if sample_weight is not None:
@@ -132,19 +133,19 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
         b = min(stop, a + _SUB_BLOCK_ROWS)
         rows = X[a:b]
         rows64 = rows if rows.dtype == np.float64 else rows.astype(np.float64)
-        values = rows64 @ matrix
-        values += bias
+        values = matrix @ rows64.T  # (J * n_out, r)
+        values += bias[:, None]
         w = weights[a:b]
         residuals = np.empty_like(values)
         spread = np.empty(b - a)
-        sums = gradients[d] if layout.fit_intercept else np.zeros(values.shape[1])
+        sums = gradients[d] if layout.fit_intercept else np.zeros(values.shape[0])
         if n_out == 1:
             curvature = np.empty(b - a)
             binary_rows(values, codes[a:b], w, losses, residuals, sums, curvature, spread)
         else:
-            first = np.empty((b - a, n_out))
+            first = np.empty((n_out, b - a))
             multinomial_rows(values, codes[a:b], w, n_out, losses, residuals, sums, first, spread)
-        gradients[:d] += rows64.T @ residuals
+        gradients[:d] += (residuals @ rows64).T
         q, keys, first_row = sample
         if q is not None:  # importance summed over candidates: the sample serves each of them
             priority_keys(rows, w, spread, float(layout.fit_intercept), first_row + a,
@@ -153,7 +154,7 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
             if n_out == 1:
                 hessian += binary_hessian(rows, curvature, layout.fit_intercept)
             else:
-                hessian += multinomial_hessian(rows, w, first, layout.fit_intercept)
+                hessian += multinomial_hessian(rows, w, first.T, layout.fit_intercept)
     return losses, gradients, hessian
 
 

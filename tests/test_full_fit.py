@@ -188,8 +188,9 @@ def test_kernels_match_numpy():
     codes = rng.integers(0, 2, 300)
     weights = rng.uniform(0.5, 2, 300)
     losses, sums = np.zeros(3), np.zeros(3)
-    residuals, curvature, spread = np.empty((300, 3)), np.empty(300), np.empty(300)
-    binary_rows(values, codes, weights, losses, residuals, sums, curvature, spread)
+    residuals, curvature, spread = np.empty((3, 300)), np.empty(300), np.empty(300)
+    binary_rows(values.T.copy(), codes, weights, losses, residuals, sums, curvature, spread)
+    residuals = residuals.T
     p = 1 / (1 + np.exp(-values))
     margin = np.where(codes[:, None] == 1, -values, values)
     np.testing.assert_allclose(losses, weights @ np.logaddexp(0, margin), rtol=1e-10)
@@ -201,8 +202,10 @@ def test_kernels_match_numpy():
     values = rng.normal(scale=10, size=(200, 2 * K))
     codes = rng.integers(0, K, 200)
     losses, sums = np.zeros(2), np.zeros(2 * K)
-    residuals, first, spread = np.empty((200, 2 * K)), np.empty((200, K)), np.empty(200)
-    multinomial_rows(values, codes, weights[:200], K, losses, residuals, sums, first, spread)
+    residuals, first, spread = np.empty((2 * K, 200)), np.empty((K, 200)), np.empty(200)
+    multinomial_rows(values.T.copy(), codes, weights[:200], K, losses, residuals, sums, first,
+                     spread)  # fmt: skip
+    residuals, first = residuals.T, first.T
     for j in range(2):
         eta = values[:, j * K : (j + 1) * K]
         prob = np.exp(eta - np.logaddexp.reduce(eta, axis=1)[:, None])
