@@ -1,0 +1,220 @@
+"""refit="full": passes, loss gap to scikit-learn's full-data optimum, and cost against a build.
+
+For each data set (the four real sets: the standardized training split of
+``train_test_standardized``; ``synthetic-2`` / ``synthetic-7``: ``make_synthetic`` rows, 54
+float32 features, 2 or 7 classes, generated in memory), with C = 1:
+
+- a CoresetTree of ``min(20,000, 10% of the rows)`` root rows is built from the rows, and
+  :func:`coreset_engine.fit_logistic_full` refits on all of them from the tree (warm start on
+  the root coreset included in its time). Build and refit alternate ``--repeats`` times; the
+  ratio is the median refit's seconds over the median build's, wall-clock and CPU (all
+  threads of the process), both on the engine's thread pool with one BLAS thread per block.
+- **gap**: (objective at the refit model - objective at scikit-learn's optimum) / the latter,
+  objective ``sum_i cw_i loss_i + ||coef||^2 / 2`` over all rows; scikit-learn's optimum is
+  ``LogisticRegression(solver="newton-cholesky", tol=1e-10)`` fitted on all rows in float64
+  (7 classes, 2,000,000 rows: about 6 minutes on 2 cores).
+  **gap by pass**: the same for the point held after each pass (a negative value: below
+  scikit-learn's own optimum, to its tolerance).
+
+``--grid`` times the search side instead: GridSearch over 8 C values x class_weight (16
+LogisticRegression configurations, lbfgs, 3-fold CV, ROC AUC) on a coreset, with every fit
+cold (``warm_start_path=False``) and with the default warm-started C paths, alternating
+``--repeats`` times; CPU seconds of the searches, their picks and the largest difference in a
+candidate's mean score. Problems: a 400,000-row weak-signal set (80 one-hot columns of 10
+categorical variables and 10 normal ones, AUC ~0.64; 20,000-row coreset), a9a and KDD Cup '99
+(2,000-row coresets, standardized).
+
+Run from the repository root:
+      python -m benchmarks.bench_refit                     (all data sets, about 25 minutes)
+      python -m benchmarks.bench_refit --datasets a9a,skin --repeats 1
+      python -m benchmarks.bench_refit --grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import time
+import warnings
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
+from threadpoolctl import threadpool_limits
+
+from coreset_engine import CoresetTree, fit_logistic_full
+from coreset_engine.datasets import load_dataset, train_test_standardized
+from coreset_engine.synthetic import make_synthetic
+
+REAL = ("kddcup99", "skin", "a9a", "bank_marketing")
+SYNTHETIC = {"synthetic-2": 2, "synthetic-7": 7}
+GRID = {
+    "C": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 1.0],
+    "class_weight": [None, "balanced"],
+}
+
+
+# ------------------------------------------------------------------------------ refit
+def load(name: str, synthetic_rows: int):
+    if name in SYNTHETIC:
+        return make_synthetic(synthetic_rows, n_features=54, n_classes=SYNTHETIC[name])
+    X, _, y, _ = train_test_standardized(load_dataset(name))
+    return X, y
+
+
+def objective(model, X, y, class_weight) -> float:
+    """sum_i cw_i loss_i + ||coef||^2 / 2 (C = 1), in float64, by row blocks."""
+    classes = model.classes_
+    factors = np.ones(classes.size)
+    if class_weight is not None:
+        factors = compute_class_weight(class_weight, classes=classes, y=y)
+    total = 0.0
+    for start in range(0, len(y), 500_000):
+        rows = X[start : start + 500_000].astype(np.float64)
+        labels = np.searchsorted(classes, y[start : start + 500_000])
+        scores = rows @ model.coef_.T + model.intercept_
+        if scores.shape[1] == 1:
+            scores = np.hstack([np.zeros_like(scores), scores])
+        losses = np.logaddexp.reduce(scores, axis=1) - scores[np.arange(labels.size), labels]
+        total += float(factors[labels] @ losses)
+    return total + float((model.coef_**2).sum()) / 2
+
+
+def reference_objective(X, y, class_weight) -> float:
+    model = LogisticRegression(C=1.0, class_weight=class_weight, solver="newton-cholesky",
+                               tol=1e-10, max_iter=300)  # fmt: skip
+    with threadpool_limits(2), warnings.catch_warnings():  # not timed
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X.astype(np.float64, copy=False), y)
+    return objective(model, X, y, class_weight)
+
+
+def clock(function):
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def refit_row(name, X, y, class_weight, args) -> dict:
+    size = min(20_000, len(y) // 10)
+    builds, refits = [], []
+    for _ in range(args.repeats):
+        tree, wall, cpu = clock(lambda: CoresetTree(coreset_size=size, random_state=0).build(X, y))
+        builds.append((wall, cpu))
+        model, wall, cpu = clock(
+            functools.partial(fit_logistic_full, tree, C=1.0, class_weight=class_weight)
+        )
+        refits.append((wall, cpu))
+    best = reference_objective(X, y, class_weight)
+    report = model.full_fit_
+    build, refit = np.median(builds, axis=0), np.median(refits, axis=0)
+    return {
+        "data": name, "rows": len(y), "features": X.shape[1], "classes": np.unique(y).size,
+        "class_weight": class_weight, "coreset": size, "passes": report.passes,
+        "gap": (objective(model, X, y, class_weight) - best) / best,
+        "gaps": [(value - best) / best for value in report.objectives],
+        "hessian": report.hessian, "wall_ratio": refit[0] / build[0],
+        "cpu_ratio": refit[1] / build[1], "build_wall": build[0], "refit_wall": refit[0],
+        "warm_start_wall": report.warm_start_seconds,
+    }  # fmt: skip
+
+
+def print_refit_table(rows) -> None:
+    print("| data | rows x features | classes | class_weight | coreset rows | passes | gap | "
+          "gap by pass | refit / build, wall | refit / build, CPU |")  # fmt: skip
+    print("|---|---:|---:|---|---:|---:|---:|---|---:|---:|")
+    for r in rows:
+        by_pass = ", ".join(f"{g:.0e}" for g in r["gaps"])
+        print(f"| {r['data']} | {r['rows']:,} x {r['features']} | {r['classes']} | "
+              f"{r['class_weight']} | {r['coreset']:,} | {r['passes']} | {r['gap']:.1e} | "
+              f"{by_pass} | {r['wall_ratio']:.2f} | {r['cpu_ratio']:.2f} |")  # fmt: skip
+
+
+def run_refit(args) -> list[dict]:
+    rows = []
+    for name in args.datasets.split(","):
+        X, y = load(name, args.synthetic_rows)
+        weights = [None] if name in SYNTHETIC else [None, "balanced"]
+        for class_weight in weights:
+            row = refit_row(name, X, y, class_weight, args)
+            rows.append(row)
+            print(f"{name} class_weight={class_weight}: {row['passes']} passes, gap "
+                  f"{row['gap']:.1e}, refit {row['refit_wall']:.2f} s (warm start "
+                  f"{row['warm_start_wall']:.2f} s), build {row['build_wall']:.2f} s, "
+                  f"ratio wall {row['wall_ratio']:.2f} CPU {row['cpu_ratio']:.2f}",
+                  flush=True)  # fmt: skip
+    print_refit_table(rows)
+    return rows
+
+
+# ------------------------------------------------------------------------------- grid
+def weak_one_hot(n: int, seed: int = 0):
+    """80 one-hot columns (10 variables of 8 levels) and 10 normal ones; weak effects."""
+    beta = np.random.default_rng(12345)
+    coef = np.r_[beta.normal(scale=0.15, size=80), beta.normal(scale=0.1, size=10)]
+    rng = np.random.default_rng(seed)
+    levels = rng.integers(0, 8, size=(n, 10))
+    X = np.zeros((n, 90))
+    X[np.arange(n)[:, None], levels + 8 * np.arange(10)] = 1.0
+    X[:, 80:] = rng.normal(size=(n, 10))
+    y = (rng.random(n) < 1 / (1 + np.exp(-(X @ coef - 1.8)))).astype(np.int64)
+    return X, y
+
+
+def run_grid(args) -> list[dict]:
+    from tuners import GridSearch, register_backend
+    from tuners._backends import JoblibBackend
+
+    register_backend("sklearn-cold", functools.partial(JoblibBackend, warm_start_path=False))
+    problems = {"weak one-hot": (*weak_one_hot(400_000), 20_000)}
+    for name in ("a9a", "kddcup99"):
+        problems[name] = (*load(name, 0), 2_000)
+    rows = []
+    for name, (X, y, size) in problems.items():
+        tree = CoresetTree(coreset_size=size, random_state=0).build(X, y)
+        seconds = {"sklearn-cold": [], "sklearn": []}
+        searches = {}
+        for _ in range(args.repeats):
+            for backend, cpus in seconds.items():
+                search = GridSearch(LogisticRegression(), GRID, cv=3, scoring="roc_auc",
+                                    random_state=0, refit=False, backend=backend)  # fmt: skip
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", ConvergenceWarning)
+                    searches[backend], _, cpu = clock(functools.partial(search.fit, tree))
+                cpus.append(cpu)
+        cold, warm = searches["sklearn-cold"], searches["sklearn"]
+        difference = np.max(np.abs(cold.cv_results_["mean_test_score"]
+                                   - warm.cv_results_["mean_test_score"]))  # fmt: skip
+        row = {
+            "problem": name, "coreset": size, "cold_cpu": float(np.median(seconds["sklearn-cold"])),
+            "path_cpu": float(np.median(seconds["sklearn"])), "cold_pick": cold.best_params_,
+            "path_pick": warm.best_params_, "score_difference": float(difference),
+        }  # fmt: skip
+        rows.append(row)
+        print(f"{name}: cold {row['cold_cpu']:.2f} CPU-s, path {row['path_cpu']:.2f} CPU-s, "
+              f"picks {row['cold_pick']} / {row['path_pick']}", flush=True)  # fmt: skip
+    print("| problem | coreset rows | cold fits, CPU s | C paths, CPU s | speedup | same pick | "
+          "pick (C, class_weight) | largest score difference |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---|---|---:|")
+    for r in rows:
+        pick = r["path_pick"]
+        print(f"| {r['problem']} | {r['coreset']:,} | {r['cold_cpu']:.2f} | {r['path_cpu']:.2f} "
+              f"| {r['cold_cpu'] / r['path_cpu']:.2f}x | "
+              f"{'yes' if r['cold_pick'] == r['path_pick'] else 'no'} | "
+              f"{pick['C']}, {pick['class_weight']} | {r['score_difference']:.1e} |")  # fmt: skip
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", default=",".join([*REAL, *SYNTHETIC]))
+    parser.add_argument("--synthetic-rows", type=int, default=2_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--grid", action="store_true", help="time the search side instead")
+    args = parser.parse_args(argv)
+    return run_grid(args) if args.grid else run_refit(args)
+
+
+if __name__ == "__main__":
+    main()
