@@ -20,14 +20,19 @@ float32 features, 2 or 7 classes, generated in memory), with C = 1:
 LogisticRegression configurations, lbfgs, 3-fold CV, ROC AUC) on a coreset, with every fit
 cold (``warm_start_path=False``) and with the default warm-started C paths, alternating
 ``--repeats`` times; CPU seconds of the searches, their picks and the largest difference in a
-candidate's mean score. Problems: a 400,000-row weak-signal set (80 one-hot columns of 10
-categorical variables and 10 normal ones, AUC ~0.64; 20,000-row coreset), a9a and KDD Cup '99
-(2,000-row coresets, standardized).
+candidate's mean score. Problems (``--grid-problems``): ``weak``, a 400,000-row
+(``--weak-rows``) weak-signal set (80 one-hot columns of 10 categorical variables and 10 normal
+ones, AUC ~0.64; 20,000-row coreset), a9a and KDD Cup '99 (2,000-row coresets, standardized).
+
+``--file PATH`` builds from an HDF5 file and refits from that tree, both streaming the file
+(a 10,000,000-row ``make_synthetic_hdf5`` file, 54 float32 features, 7 classes, written there
+if missing); too large for a scikit-learn reference, it shows the solver's predicted gaps.
 
 Run from the repository root:
       python -m benchmarks.bench_refit                     (all data sets, about 25 minutes)
       python -m benchmarks.bench_refit --datasets a9a,skin --repeats 1
-      python -m benchmarks.bench_refit --grid
+      python -m benchmarks.bench_refit --grid              (about 3 minutes)
+      python -m benchmarks.bench_refit --file /tmp/syn10M.h5 --repeats 2
 """
 
 from __future__ import annotations
@@ -131,6 +136,45 @@ def print_refit_table(rows) -> None:
               f"{by_pass} | {r['wall_ratio']:.2f} | {r['cpu_ratio']:.2f} |")  # fmt: skip
 
 
+def run_file(args) -> dict:
+    """Build from an HDF5 file and refit from the tree (both streaming the file), alternating;
+    no scikit-learn reference at this size: the gap shown is the solver's own estimate."""
+    import os
+
+    path = args.file
+    if not os.path.exists(path):
+        from coreset_engine.synthetic import make_synthetic_hdf5
+
+        print(f"writing {path} ...", flush=True)
+        make_synthetic_hdf5(path, args.file_rows)
+    builds, refits = [], []
+    for _ in range(args.repeats):
+        tree, wall, cpu = clock(
+            lambda: CoresetTree(coreset_size=20_000, random_state=0).build_from_file(path)
+        )
+        builds.append((wall, cpu))
+        model, wall, cpu = clock(functools.partial(fit_logistic_full, tree, C=1.0))
+        refits.append((wall, cpu))
+    report = model.full_fit_
+    build, refit = np.median(builds, axis=0), np.median(refits, axis=0)
+    row = {
+        "file": path, "rows": tree.n_samples_, "features": tree.n_features_in_,
+        "classes": tree.n_classes_, "passes": report.passes,
+        "predicted_gaps": report.predicted_gaps, "build_wall": build[0], "build_cpu": build[1],
+        "refit_wall": refit[0], "refit_cpu": refit[1], "warm_start_wall": report.warm_start_seconds,
+    }  # fmt: skip
+    gaps = ", ".join("-" if g is None else f"{g:.0e}" for g in report.predicted_gaps)
+    print(f"{path}: {row['rows']:,} x {row['features']}, {row['classes']} classes, coreset "
+          f"20,000, chunk 1,000,000, {args.repeats} alternations, medians")  # fmt: skip
+    print("| passes | predicted gap by pass | build s (CPU s) | refit s (CPU s) | warm start s | "
+          "refit / build, wall | refit / build, CPU |")  # fmt: skip
+    print("|---:|---|---:|---:|---:|---:|---:|")
+    print(f"| {row['passes']} | {gaps} | {build[0]:.1f} ({build[1]:.1f}) | {refit[0]:.1f} "
+          f"({refit[1]:.1f}) | {report.warm_start_seconds:.1f} | {refit[0] / build[0]:.2f} | "
+          f"{refit[1] / build[1]:.2f} |")  # fmt: skip
+    return row
+
+
 def run_refit(args) -> list[dict]:
     rows = []
     for name in args.datasets.split(","):
@@ -167,9 +211,15 @@ def run_grid(args) -> list[dict]:
     from tuners._backends import JoblibBackend
 
     register_backend("sklearn-cold", functools.partial(JoblibBackend, warm_start_path=False))
-    problems = {"weak one-hot": (*weak_one_hot(400_000), 20_000)}
-    for name in ("a9a", "kddcup99"):
-        problems[name] = (*load(name, 0), 2_000)
+    problems = {}
+    for name in args.grid_problems.split(","):
+        if name == "weak":
+            X, y = weak_one_hot(args.weak_rows)
+            problems["weak one-hot"] = (X, y, min(20_000, len(y) // 10))
+        elif name in REAL:
+            problems[name] = (*load(name, 0), 2_000)
+        else:
+            raise ValueError(f"--grid-problems: unknown problem {name!r} (weak, {', '.join(REAL)})")
     rows = []
     for name, (X, y, size) in problems.items():
         tree = CoresetTree(coreset_size=size, random_state=0).build(X, y)
@@ -212,7 +262,16 @@ def main(argv=None):
     parser.add_argument("--synthetic-rows", type=int, default=2_000_000)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--grid", action="store_true", help="time the search side instead")
+    parser.add_argument("--grid-problems", default="weak,a9a,kddcup99",
+                        help="with --grid: weak (the one-hot set) and real data sets")  # fmt: skip
+    parser.add_argument("--weak-rows", type=int, default=400_000)
+    parser.add_argument("--file", default=None,
+                        help="build and refit from this HDF5 file instead (written by "
+                             "make_synthetic_hdf5 if missing)")  # fmt: skip
+    parser.add_argument("--file-rows", type=int, default=10_000_000)
     args = parser.parse_args(argv)
+    if args.file:
+        return run_file(args)
     return run_grid(args) if args.grid else run_refit(args)
 
 
