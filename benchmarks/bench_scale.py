@@ -107,12 +107,17 @@ def build_in_child(
     return json.loads(output.strip().splitlines()[-1])
 
 
-def main(argv=None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def add_file_options(parser: argparse.ArgumentParser) -> None:
+    """The file and tree options the scale benchmarks share."""
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--path", default=None, help="Default: /tmp/coreset_synthetic_<rows>.h5")
     parser.add_argument("--size", type=int, default=20_000)
     parser.add_argument("--chunk", type=int, default=1_000_000)
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    add_file_options(parser)
     parser.add_argument("--out", default=None)
     parser.add_argument(
         "--sketch-size",

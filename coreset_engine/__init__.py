@@ -1,4 +1,5 @@
-"""coreset_engine: sensitivity-sampled coreset trees for large tabular data, streamed from HDF5."""
+"""coreset_engine: sensitivity-sampled coreset trees for large tabular data, streamed from HDF5,
+Parquet, CSV, Arrow or Zarr files."""
 
 from ._coreset import Coreset
 from ._full_fit import FullFitReport, fit_logistic_full

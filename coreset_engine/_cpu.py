@@ -21,11 +21,13 @@ Three passes per leaf:
 
 from __future__ import annotations
 
+import contextvars
 import itertools
 import os
+import sys
 import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -45,12 +47,31 @@ _WORD = {4: np.uint32, 8: np.uint64}
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_workers = 0
-_background: ThreadPoolExecutor | None = None
+
+
+_threads_override: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "coreset_engine_threads", default=None
+)
+
+
+@contextmanager
+def worker_threads(n: int | None):
+    """Run the row passes started in this context on ``n`` threads (None: :func:`n_workers`'s
+    default). ``CoresetTree(n_jobs=...)`` uses it for a build."""
+    token = _threads_override.set(n)
+    try:
+        yield
+    finally:
+        _threads_override.reset(token)
 
 
 def n_workers() -> int:
-    """Threads used by the row passes: ``CORESET_ENGINE_THREADS`` if set, else the CPUs this
+    """Threads used by the row passes: the ``n_jobs`` of the build in progress (see
+    :func:`worker_threads`), else ``CORESET_ENGINE_THREADS`` if set, else the CPUs this
     process may run on."""
+    override = _threads_override.get()
+    if override is not None:
+        return override
     configured = os.environ.get("CORESET_ENGINE_THREADS")
     if configured:
         try:
@@ -87,16 +108,6 @@ def row_blocks(n: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:
     """Rows 0..n as consecutive (start, stop) blocks of ``block`` rows (the last may be
     shorter; one empty block for n = 0)."""
     return [(a, min(n, a + block)) for a in range(0, n, block)] or [(0, 0)]
-
-
-def run_in_background(function, *args) -> Future:
-    """Start ``function(*args)`` in the one background thread (a pilot refit); returns its
-    future."""
-    global _background
-    with _pool_lock:
-        if _background is None:
-            _background = ThreadPoolExecutor(1, thread_name_prefix="coreset-engine-background")
-    return _background.submit(function, *args)
 
 
 def iter_in_pool(function, ranges: list[tuple[int, int]]):
@@ -137,13 +148,43 @@ def map_blocks(function, n: int) -> list:
     return list(iter_blocks(function, n))
 
 
+_controller: list = []  # (modules loaded when made, ThreadpoolController)
+
+
+def _threadpool_controller():
+    """A cached ThreadpoolController (making one scans the loaded libraries, ~30 ms: too much
+    for every Dask task), remade once new modules were imported."""
+    if not _controller or _controller[0][0] != len(sys.modules):
+        from threadpoolctl import ThreadpoolController
+
+        _controller[:] = [(len(sys.modules), ThreadpoolController())]
+    return _controller[0][1]
+
+
+_blas_lock = threading.Lock()
+_blas_users = 0
+_blas_limiter = None
+
+
 @contextmanager
 def blas_single_thread():
-    """Limit BLAS to one thread (restored on exit); the row passes parallelise themselves."""
-    from threadpoolctl import ThreadpoolController
-
-    with ThreadpoolController().limit(limits=1, user_api="blas"):
+    """Limit BLAS to one thread while any build in this process runs (restored when the last
+    one ends); the row passes parallelise themselves. Builds may overlap in threads (Dask
+    tasks on a threaded worker): the limit is process-wide, so it is taken by the first and
+    given back by the last, never restored under a build still running."""
+    global _blas_users, _blas_limiter
+    with _blas_lock:
+        if _blas_users == 0:
+            _blas_limiter = _threadpool_controller().limit(limits=1, user_api="blas")
+        _blas_users += 1
+    try:
         yield
+    finally:
+        with _blas_lock:
+            _blas_users -= 1
+            if _blas_users == 0:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def row_words(X: np.ndarray) -> np.ndarray:

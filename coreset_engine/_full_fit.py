@@ -381,11 +381,14 @@ def _resolve_source(data, y, sample_weight) -> _Source:
         lookup[present] = np.arange(present.size)
 
         def tree_chunks(chunk_size):
+            # rows read and encoded exactly as the build read them (categories, dtype); the
+            # labels come as the tree's codes, the model gets the label values (classes_)
             for _, X, labels in data.iter_source_chunks(chunk_size):
                 yield X, lookup[labels], None
 
-        return _Source(tree_chunks, present, counts[present].astype(np.float64),
-                       data.n_features_in_, data.get_coreset())  # fmt: skip
+        return _Source(tree_chunks, tree_classes(data)[present],
+                       counts[present].astype(np.float64), data.n_features_in_,
+                       data.get_coreset())  # fmt: skip
     if callable(data) and not hasattr(data, "shape"):
         if y is not None or sample_weight is not None:
             raise ValueError(f"{CALLER} takes y and sample_weight only with an array.")
@@ -416,6 +419,16 @@ def _resolve_source(data, y, sample_weight) -> _Source:
             yield X[part], codes[part], None if weights is None else weights[part]
 
     return _Source(array_chunks, classes, totals, X.shape[1])
+
+
+def tree_classes(tree) -> np.ndarray:
+    """The label value of each of a tree's label codes (``classes_``; the codes themselves for
+    a tree that does not know them)."""
+    n_codes = tree.class_counts_.size
+    classes = getattr(tree, "classes_", None)
+    if classes is None or len(classes) != n_codes:
+        return np.arange(n_codes)
+    return np.asarray(classes)
 
 
 def _callable_source(make_chunks) -> _Source:
@@ -536,7 +549,7 @@ def _fit_coreset(coreset, layout, C, classes):
     """The same objective on the tree's root coreset, solved in memory by the same method to
     a loose tolerance (the coreset's optimum is itself ~1e-3 from the full one). None if the
     coreset lacks a class."""
-    labels = np.asarray(coreset.y)
+    labels = np.asarray(getattr(coreset, "decoded_y", coreset.y))  # values, as classes
     if not np.array_equal(np.unique(labels), classes):
         return None
     factors = dict(zip(classes.tolist(), layout.class_factors.tolist()))

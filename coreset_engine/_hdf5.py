@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import math
 import os
-import queue
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import h5py
 import numpy as np
 
-from ._validation import check_feature_dtype, labels_to_int
+from ._validation import check_feature_dtype
 
 _MAX_CHUNK_CACHE_BYTES = 256 * 2**20
-_LABEL_SCAN_ROWS = 4_000_000
 
 
 def open_readable(path: str, what: str, unreadable: str) -> h5py.File:
@@ -95,61 +92,22 @@ def _with_chunk_cache(dataset, chunk_size: int):
     return h5py.Dataset(h5py.h5d.open(dataset.file.id, dataset.name.encode(), dapl=access))
 
 
-def scan_labels(y_dataset, name: str) -> np.ndarray:
-    """Read the label dataset in slabs; return class counts. Validates labels on the way."""
-    counts = np.zeros(0, dtype=np.int64)
-    n = y_dataset.shape[0]
-    for start in range(0, n, _LABEL_SCAN_ROWS):
-        labels = labels_to_int(y_dataset[start : start + _LABEL_SCAN_ROWS], name, start)
-        part = np.bincount(labels)
-        if part.size > counts.size:
-            part[: counts.size] += counts
-            counts = part
-        else:
-            counts[: part.size] += part
-    return counts
-
-
 def iterate_chunks(
     X_dataset, y_dataset, chunk_size: int, dtype: np.dtype
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Yield (first row, X chunk, raw y chunk). The X chunk is a view into a reused buffer:
     it is valid until the next iteration."""
+    from .readers._chunks import background_chunks
+
     n, d = X_dataset.shape
-    rows = min(chunk_size, n)
-    free: queue.Queue = queue.Queue()
-    ready: queue.Queue = queue.Queue()
-    for _ in range(2):
-        free.put(np.empty((rows, d), dtype=dtype))
-    stop = threading.Event()
 
-    def read_all() -> None:
-        try:
-            for start in range(0, n, chunk_size):
-                stop_row = min(n, start + chunk_size)
-                buffer = free.get()
-                if stop.is_set():
-                    return
-                view = buffer[: stop_row - start]
-                X_dataset.read_direct(view, source_sel=np.s_[start:stop_row])
-                ready.put((start, buffer, view, y_dataset[start:stop_row]))
-            ready.put(None)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            ready.put(error)
+    def row_ranges():
+        for start in range(0, n, chunk_size):
+            stop = min(n, start + chunk_size)
+            yield start, np.s_[start:stop], y_dataset[start:stop]
 
-    reader = threading.Thread(target=read_all, name="coreset-engine-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            item = ready.get()
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            start, buffer, view, labels = item
-            yield start, view, labels
-            free.put(buffer)
-    finally:
-        stop.set()
-        free.put(None)  # wake a reader waiting for a buffer
-        reader.join()
+    def read(rows, out):
+        X_dataset.read_direct(out, source_sel=rows)
+        return out
+
+    return background_chunks(row_ranges(), read, min(chunk_size, n), d, dtype)

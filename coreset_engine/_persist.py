@@ -4,6 +4,10 @@ Layout: root attributes hold the format tag, version and constructor parameters;
 stored concatenated (``rows/*``) with per-node offsets and metadata (``nodes/*``). Files are
 written to a temporary name in the same folder and renamed, so a failed save never leaves a
 half-written tree and never destroys a previous file of the same name.
+
+Version 2 adds the feature encoder (``encoder``: columns and kept categories), the label values
+(``classes``) and data files of any format in ``segments``; version-1 files (plain matrices,
+integer labels 0..n_classes-1, HDF5 sources) still load.
 """
 
 from __future__ import annotations
@@ -15,14 +19,16 @@ import tempfile
 import h5py
 import numpy as np
 
+from ._encoding import encoder_from_json
 from ._hdf5 import open_readable
+from ._labels import LabelClasses
 from ._paths import check_output_path, user_file_mode
-from ._pilot import Pilot
 from ._sources import segments_from_json, segments_to_json
 from .methods import NodeStats
 
 FORMAT_TAG = "coreset_engine.CoresetTree"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 
 
 def save_tree(tree, state, path, *, inputs=()) -> None:
@@ -52,12 +58,19 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
                     "sketch_size": tree.sketch_size,
                     "random_state": tree.random_state,
                     "backend": tree.backend,
+                    "n_jobs": tree.n_jobs,
+                    "max_classes": tree.max_classes,
+                    "categorical_features": _json_columns(tree.categorical_features),
+                    "categorical_encoding": tree.categorical_encoding,
+                    "max_categories": tree.max_categories,
                 }
             )
             for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):
                 handle.attrs[key] = int(getattr(state, key))
             handle.attrs["dtype"] = state.dtype.str
             handle.attrs["segments"] = json.dumps(segments_to_json(state.segments))
+            handle.attrs["encoder"] = json.dumps(state.encoder.to_json())
+            handle.attrs["classes"] = json.dumps(state.classes.to_json())
             rows = handle.create_group("rows")
             rows["indices"] = _concat([n.indices for n in nodes], np.int64)
             rows["X"] = _concat([n.X for n in nodes], state.dtype, (0, state.n_features))
@@ -76,16 +89,15 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             meta["gram"] = np.stack([n.stats.gram for n in nodes])
             meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
             meta["stack"] = np.array(state.stack, dtype=np.int64)
-            if state.pilot is not None:
-                pilot = handle.create_group("pilot")
-                pilot["coef"] = state.pilot.coef
-                pilot["intercept"] = state.pilot.intercept
-                pilot["classes"] = state.pilot.classes
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def _json_columns(columns):
+    return columns if columns is None or isinstance(columns, str) else list(columns)
 
 
 def _concat(parts, dtype, empty_shape=(0,)):
@@ -106,10 +118,10 @@ def load_tree(cls, path):
                 "Save trees with CoresetTree.save."
             )
         version = int(handle.attrs.get("version", -1))
-        if version != FORMAT_VERSION:
+        if version not in READABLE_VERSIONS:
             raise ValueError(
                 f"The tree file {path!r} has format version {version}; this coreset_engine "
-                f"reads version {FORMAT_VERSION}."
+                f"reads versions {list(READABLE_VERSIONS)}."
             )
         try:
             params = json.loads(handle.attrs["params"])
@@ -123,12 +135,12 @@ def load_tree(cls, path):
                 n_rows=int(handle.attrs["n_rows"]),
                 n_leaves=int(handle.attrs["n_leaves"]),
                 segments=segments_from_json(json.loads(handle.attrs.get("segments", "[]"))),
+                encoder=_optional_json(handle, "encoder", encoder_from_json),
+                classes=_optional_json(handle, "classes", LabelClasses.from_json),
             )
+            # (files of earlier versions also hold a "pilot" group: each node now fits its own)
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}
             meta = {key: handle["nodes"][key][()] for key in handle["nodes"]}
-            if "pilot" in handle:
-                state.pilot = Pilot(*(handle["pilot"][key][()] for key in
-                                      ("coef", "intercept", "classes")))  # fmt: skip
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(f"The tree file {path!r} is damaged: {error!r}.") from None
     offsets = meta["offsets"]
@@ -157,3 +169,10 @@ def load_tree(cls, path):
     tree._validate_params()
     tree._state = state
     return tree
+
+
+def _optional_json(handle, key: str, parse):
+    """An attribute added in version 2 (None in version-1 files: the state's defaults)."""
+    if key not in handle.attrs:
+        return None
+    return parse(json.loads(handle.attrs[key]))

@@ -1,7 +1,7 @@
 """Where a tree's rows came from, so that they can be streamed again.
 
 A tree remembers its rows as a list of *segments* in row order: a data file it was built from
-(``build_from_file``: the path, the dataset names and a fingerprint of the file), or arrays
+(``build_from_file``: the file's format, path and columns, and a fingerprint of it), or arrays
 passed to ``build`` / ``partial_build`` (kept by reference, never copied, and not saved with the
 tree). :meth:`CoresetTree.iter_source_chunks` streams them back (full-data refits, label
 review). A file that changed since the build is an error, never silently different rows.
@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
+
+from .readers import FileSource
 
 #: Bytes hashed at each end of a file for its fingerprint.
 _FINGERPRINT_BYTES = 1 << 20
@@ -33,38 +35,53 @@ def file_fingerprint(path: str) -> str:
     return f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()}"
 
 
+def path_fingerprint(path: str) -> str:
+    """:func:`file_fingerprint` of a file; for a folder (a Zarr store) the size and modification
+    time of every file in it."""
+    if not os.path.isdir(path):
+        return file_fingerprint(path)
+    digest = hashlib.blake2b(digest_size=16)
+    for folder, _, names in sorted(os.walk(path)):
+        for name in sorted(names):
+            stat = os.stat(os.path.join(folder, name))
+            relative = os.path.relpath(os.path.join(folder, name), path)
+            digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns};".encode())
+    return f"dir:{digest.hexdigest()}"
+
+
 @dataclass
 class FileSegment:
-    """Rows ``offset .. offset + n_rows`` of the tree are the rows of an HDF5 file."""
+    """Rows ``offset .. offset + n_rows`` of the tree are the rows of a data file (any
+    registered format: ``source`` says which file, format and columns)."""
 
     offset: int
     n_rows: int
-    path: str
-    x: str
-    y: str
+    source: FileSource
     fingerprint: str
 
+    @property
+    def path(self) -> str:
+        return self.source.path
+
     def check_unchanged(self) -> None:
-        if not os.path.isfile(self.path):
+        if not os.path.exists(self.path):
             raise FileNotFoundError(
                 f"The tree's data file {self.path!r} (rows {self.offset}..."
                 f"{self.offset + self.n_rows - 1}) no longer exists."
             )
-        if file_fingerprint(self.path) != self.fingerprint:
+        if path_fingerprint(self.path) != self.fingerprint:
             raise ValueError(
                 f"The tree's data file {self.path!r} changed since the tree was built from it "
                 "(size, modification time or contents differ). Rebuild the tree from it."
             )
 
-    def iter_chunks(self, chunk_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        from ._hdf5 import iterate_chunks, open_dataset_pair
-        from ._validation import check_feature_dtype, labels_to_int
+    def iter_chunks(self, chunk_size: int, encoder, classes):
+        from ._inputs import file_chunks
 
         self.check_unchanged()
-        with open_dataset_pair(self.path, self.x, self.y, chunk_size) as (X_data, y_data):
-            dtype = check_feature_dtype(X_data.dtype, "X")
-            for start, X, y in iterate_chunks(X_data, y_data, chunk_size, dtype):
-                yield self.offset + start, X, labels_to_int(y, "y", self.offset + start)
+        with self.source.open() as reader:
+            name = f"{self.source.y!r} in {self.path!r}"
+            yield from file_chunks(reader, encoder, classes, chunk_size, name, self.offset)
 
 
 class ArraySegment:
@@ -74,7 +91,7 @@ class ArraySegment:
     it made), so it never keeps a large array alive: the rows can be streamed again while the
     caller still holds them."""
 
-    def __init__(self, offset: int, n_rows: int, X, labels: np.ndarray):
+    def __init__(self, offset: int, n_rows: int, X, labels: np.ndarray | None):
         self.offset = offset
         self.n_rows = n_rows
         try:
@@ -93,20 +110,23 @@ class ArraySegment:
                 "from a file, or keep the arrays."
             )
 
-    def iter_chunks(self, chunk_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        from ._validation import as_feature_matrix
+    def iter_chunks(self, chunk_size: int, encoder, classes=None):
+        from ._tables import slice_rows
 
         self.check_available()
         X = self._X()
         for start in range(0, self.n_rows, chunk_size):
             stop = min(self.n_rows, start + chunk_size)
-            part = X.iloc[start:stop] if hasattr(X, "iloc") else X[start:stop]
-            yield self.offset + start, as_feature_matrix(part), self.labels[start:stop]
+            part = slice_rows(X, start, stop)
+            yield self.offset + start, encoder.transform(part), self.labels[start:stop]
 
 
-def iter_segments(segments, chunk_size: int) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """(first row, X chunk, int labels) over all segments, in row order; every segment is
-    checked (files against their fingerprint, arrays still alive) before any row is read."""
+def iter_segments(
+    segments, chunk_size: int, encoder, classes
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """(first row, X chunk, label codes) over all segments, in row order, encoded by the
+    tree's ``encoder`` and label ``classes``; every segment is checked (files against their
+    fingerprint, arrays still alive) before any row is read."""
     if not segments:
         raise RuntimeError("The tree does not know where its rows came from.")
     for segment in segments:
@@ -115,7 +135,7 @@ def iter_segments(segments, chunk_size: int) -> Iterator[tuple[int, np.ndarray, 
         else:
             segment.check_available()
     for segment in segments:
-        yield from segment.iter_chunks(chunk_size)
+        yield from segment.iter_chunks(chunk_size, encoder, classes)
 
 
 def segments_to_json(segments) -> list[dict]:
@@ -123,7 +143,9 @@ def segments_to_json(segments) -> list[dict]:
     out = []
     for segment in segments:
         if isinstance(segment, FileSegment):
-            out.append({"kind": "hdf5", **vars(segment)})
+            out.append({"kind": "file", "offset": segment.offset, "n_rows": segment.n_rows,
+                        "fingerprint": segment.fingerprint,
+                        "source": segment.source.to_json()})  # fmt: skip
         else:
             out.append({"kind": "arrays", "offset": segment.offset, "n_rows": segment.n_rows})
     return out
@@ -134,8 +156,14 @@ def segments_from_json(items: list[dict]) -> list:
     for item in items:
         item = dict(item)
         kind = item.pop("kind")
-        if kind == "hdf5":
-            segments.append(FileSegment(**item))
+        if kind == "hdf5":  # written before other formats were read: path, x, y at the top
+            source = FileSource(item["path"], "hdf5", item["x"], item["y"])
+            segments.append(FileSegment(item["offset"], item["n_rows"], source,
+                                        item["fingerprint"]))  # fmt: skip
+        elif kind == "file":
+            segments.append(FileSegment(item["offset"], item["n_rows"],
+                                        FileSource.from_json(item["source"]),
+                                        item["fingerprint"]))  # fmt: skip
         else:
             segments.append(ArraySegment(item["offset"], item["n_rows"], [], None))
     return segments

@@ -14,47 +14,33 @@ from __future__ import annotations
 
 import os
 import time
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from ._backend import CpuBackend, check_backend, get_backend
+from ._backend import check_backend, get_backend
+from ._build import BinaryCounter, BuildSettings, Node, leaf_node, merge_nodes
 from ._coreset import Coreset
-from ._cpu import blas_single_thread, run_in_background, scan_rows
-from ._dedup import merge_duplicates
-from ._linalg import jl_sketch
-from ._pilot import PILOT_ROWS, Pilot, fit_pilot
-from ._sampling import draw
-from ._sources import ArraySegment, FileSegment, file_fingerprint, iter_segments
-from ._validation import (
-    as_feature_matrix,
-    as_labels,
-    check_int,
-    check_label_range,
-    check_two_classes,
-    describe_row,
+from ._cpu import blas_single_thread, worker_threads
+from ._dask import is_dask_collection
+from ._encoding import ArrayEncoder
+from ._inputs import (
+    EncodingSettings,
+    InMemoryData,
+    check_encoding_params,
+    file_chunks,
+    first_pass,
+    fit_labels,
 )
-from .methods import NodeStats, get_method
+from ._labels import LabelClasses
+from ._sources import ArraySegment, FileSegment, iter_segments, path_fingerprint
+from ._validation import check_int, check_two_classes, describe_row
+from .methods import get_method
 
 TASKS = ("logistic_regression",)
 
-
-@dataclass(frozen=True)
-class Node:
-    """One coreset in the tree. ``children`` is None for a leaf."""
-
-    indices: np.ndarray
-    X: np.ndarray
-    y: np.ndarray
-    weights: np.ndarray
-    stats: NodeStats
-    first_leaf: int
-    last_leaf: int
-    height: int
-    children: tuple[int, int] | None = None
-    spine: bool = False
+__all__ = ["CoresetTree", "Node", "TreeState"]
 
 
 @dataclass
@@ -70,29 +56,32 @@ class TreeState:
     root: int = -1
     n_rows: int = 0
     n_leaves: int = 0
-    pilot: Pilot | None = None
-    #: A pilot refit still running in the background (see CoresetTree._refresh_pilot).
-    pending_pilot: Future | None = None
     #: Where the rows came from, in row order (``_sources``): files and in-memory arrays.
     segments: list = field(default_factory=list)
+    #: How input rows become X (``_encoding``): plain matrices, or table columns with
+    #: categorical encoding. Default: a plain matrix of n_features columns.
+    encoder: object = None
+    #: The label values the codes 0..n_classes-1 stand for (``_labels``). Default: 0..n-1.
+    classes: LabelClasses | None = None
 
-    def current_pilot(self) -> Pilot | None:
-        """The pilot, after waiting for a refit in flight (which re-raises its error)."""
-        if self.pending_pilot is not None:
-            pilot = self.pending_pilot.result()
-            self.pending_pilot = None
-            if pilot is not None:
-                self.pilot = pilot
-        return self.pilot
+    def __post_init__(self) -> None:
+        if self.encoder is None:
+            self.encoder = ArrayEncoder(self.n_features, np.dtype(self.dtype))
+        if self.classes is None:
+            self.classes = LabelClasses.identity(self.n_classes)
 
     def copy_without_spine(self) -> TreeState:
-        self.current_pilot()
         kept = [node for node in self.nodes if not node.spine]
         return TreeState(
             self.seed, self.n_features, self.dtype, self.n_classes,
-            kept, list(self.stack), -1, self.n_rows, self.n_leaves, self.pilot,
-            segments=list(self.segments),
+            kept, list(self.stack), -1, self.n_rows, self.n_leaves, list(self.segments),
+            self.encoder, self.classes,
         )  # fmt: skip
+
+    def encode_rows(self, features, labels, first_row: int = 0):
+        """(X, label codes) of raw rows (what ``FileSource.read_rows`` returns), encoded as
+        the tree's other rows; ``first_row`` numbers them in error messages."""
+        return self.encoder.transform(features), self.classes.encode(labels, "y", first_row)
 
 
 class CoresetTree(BaseEstimator):
@@ -107,8 +96,26 @@ class CoresetTree(BaseEstimator):
     chunk_size : int
         Rows per leaf. Memory while building is bounded by two chunks plus the tree.
     n_classes : int or None
-        Number of classes (labels 0..n_classes-1). None infers it from the labels
-        (``build_from_file`` scans the label dataset once; it is small).
+        Number of classes for integer labels 0..n_classes-1 (classes that never occur are
+        allowed). None (default) takes the classes from the labels: any values (ints, -1/+1,
+        bools, strings, bytes, categoricals) become ``classes_`` (sorted, as in scikit-learn)
+        and the codes 0..k-1 the coresets hold (``build_from_file`` reads the label column
+        once first).
+    max_classes : int
+        Most distinct label values accepted (default 100). Labels with more, or non-integral
+        float labels, look like a continuous target: an error pointing to
+        ``task="linear_regression"``.
+    categorical_features : "from_dtype", None or list of str
+        Table columns encoded as categories: string, bytes and categorical columns always, and
+        the columns named here even if they hold numbers.
+    categorical_encoding : {"onehot", "ordinal"}
+        ``"onehot"`` (default): one 0/1 column per kept category; ``"ordinal"``: one column
+        holding the category's number.
+    max_categories : int
+        Categories kept per categorical column: its most frequent values in the data the tree
+        is first built from (default 32). Every other value, and any value first seen later, is
+        encoded as one "<other>" category; a missing value is a category ("<missing>") of its
+        own. Encoding never fails on a value.
     method : str
         Sampling method, one of :func:`coreset_engine.available_methods`: ``"sensitivity"``
         (default: square-root leverage made loss-aware by a pilot fit), ``"l2s"`` (square-root
@@ -133,6 +140,11 @@ class CoresetTree(BaseEstimator):
         the draw stay on the CPU. Scores match the CPU's up to float rounding, so the sampling
         distribution is the same, but trees are not bit-identical across backends. ``"auto"``
         is ``"cuda"`` when a usable GPU is found, else ``"cpu"``.
+    n_jobs : int or None
+        Threads for the row passes of a build (each runs serial kernels and one-thread BLAS
+        over fixed blocks of rows, so the tree does not depend on it). None: the environment
+        variable ``CORESET_ENGINE_THREADS`` if set, else the CPUs this process may use. On
+        Dask, each task uses its worker's threads (None) or ``n_jobs``.
 
     Attributes
     ----------
@@ -145,6 +157,12 @@ class CoresetTree(BaseEstimator):
     n_leaves_ : int
     class_counts_ : ndarray
         Rows of each class in the data.
+    classes_ : ndarray
+        The label values, sorted; the code i in a coreset's ``y`` stands for ``classes_[i]``
+        (``Coreset.decoded_y``).
+    feature_names_in_ : ndarray of str
+        The feature columns of table input (DataFrames, Parquet, CSV, Arrow); not set for plain
+        matrices.
     backend_ : str
         The backend the last build used (``"cpu"`` or ``"cuda"``; resolves ``"auto"``).
 
@@ -174,6 +192,11 @@ class CoresetTree(BaseEstimator):
         sketch_size: int | None = None,
         random_state: int | None = None,
         backend: str = "cpu",
+        n_jobs: int | None = None,
+        max_classes: int = 100,
+        categorical_features="from_dtype",
+        categorical_encoding: str = "onehot",
+        max_categories: int = 32,
     ):
         self.task = task
         self.coreset_size = coreset_size
@@ -184,6 +207,11 @@ class CoresetTree(BaseEstimator):
         self.sketch_size = sketch_size
         self.random_state = random_state
         self.backend = backend
+        self.n_jobs = n_jobs
+        self.max_classes = max_classes
+        self.categorical_features = categorical_features
+        self.categorical_encoding = categorical_encoding
+        self.max_categories = max_categories
 
     # ----------------------------------------------------------------- parameters and state
     def _validate_params(self) -> None:
@@ -201,13 +229,20 @@ class CoresetTree(BaseEstimator):
             check_int(self.sketch_size, "sketch_size", caller)
         if self.random_state is not None:
             check_int(self.random_state, "random_state", caller, minimum=0)
+        if self.n_jobs is not None:
+            check_int(self.n_jobs, "n_jobs", caller)
         if not isinstance(self.deduplicate, (bool, np.bool_)):
             raise ValueError(
                 f"The 'deduplicate' parameter of {caller} must be a bool. "
                 f"Got {self.deduplicate!r} instead."
             )
-        self._method = get_method(self.method, caller)
+        get_method(self.method, caller)
         check_backend(self.backend, caller)
+        check_encoding_params(self, caller)
+
+    def _encoding_settings(self) -> EncodingSettings:
+        return EncodingSettings(self.n_classes, self.max_classes, self.categorical_features,
+                                self.categorical_encoding, self.max_categories)  # fmt: skip
 
     def _resolve_backend(self) -> None:
         """Pick the backend for a build (raises if "cuda" cannot run here)."""
@@ -229,87 +264,119 @@ class CoresetTree(BaseEstimator):
             )
         return state
 
-    def _resolve_n_classes(self, class_counts: np.ndarray) -> int:
-        n_classes = self.n_classes if self.n_classes is not None else max(2, class_counts.size)
-        check_label_range(class_counts.size - 1, n_classes)
-        return n_classes
-
     # --------------------------------------------------------------------- building
-    def build(self, X, y) -> CoresetTree:
-        """Build the tree from in-memory arrays (NumPy or pandas). Returns self."""
+    def build(self, X, y, *, client=None) -> CoresetTree:
+        """Build the tree from data in memory. Returns self.
+
+        ``X``: a NumPy array (or list), or a table: a pandas or polars DataFrame or a pyarrow
+        Table, whose string and categorical columns are encoded (``categorical_encoding``).
+        ``y``: the labels (any values: see ``n_classes``), or for a table the name of its label
+        column. Tables are encoded chunk by chunk, never copied whole.
+
+        Dask arrays and dataframes (``y``: a dask array or series, or a dataframe's label
+        column name) are built on Dask, a task per leaf (``coreset_engine._dask``): on
+        ``client``, else on dask's current scheduler (the active distributed client if there
+        is one, else threads). The tree is the same as a local build of the same rows."""
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client)
+        _check_no_client(client, "build")
         self._validate_params()
         self._resolve_backend()
-        original_X, X = X, as_feature_matrix(X)
-        labels = as_labels(y, X.shape[0])
-        counts = np.bincount(labels)
-        n_classes = self._resolve_n_classes(counts)
-        check_two_classes(counts)
-        state = self._new_state(X.shape[1], X.dtype, n_classes)
-        state.segments = [ArraySegment(0, X.shape[0], original_X, labels)]
-        self._consume_arrays(state, X, labels)
+        data = InMemoryData(X, y)
+        settings = self._encoding_settings()
+        encoder = data.fit_encoder(settings)
+        classes, counts = fit_labels(data.labels, settings)
+        check_two_classes(counts, classes=classes.classes)
+        codes = classes.encode(data.labels)
+        state = self._new_state(encoder.n_features, encoder.dtype, classes.n_classes)
+        state.encoder, state.classes = encoder, classes
+        state.segments = [ArraySegment(0, data.n_rows, X, codes)]
+        self._grow(state, data.chunks(encoder, codes, self.chunk_size),
+                   lambda row: describe_row(row))  # fmt: skip
         self._state = state
         return self
 
-    def partial_build(self, X, y) -> CoresetTree:
+    def partial_build(self, X, y, *, client=None) -> CoresetTree:
         """Append rows to the tree (builds it if empty). Returns self.
 
         The new rows become new leaves after the existing ones; row numbers continue from
-        ``n_samples_``. On error the tree is left exactly as it was.
+        ``n_samples_``. They are encoded as the tree's first rows were (the same columns, the
+        same categories: a value not seen then is "<other>"); a label that is not one of
+        ``classes_`` is an error. On error the tree is left exactly as it was. Dask inputs and
+        ``client`` as in :meth:`build`.
         """
         if getattr(self, "_state", None) is None:
-            return self.build(X, y)
+            return self.build(X, y, client=client)
+        if is_dask_collection(X):
+            from ._dask import build_arrays
+
+            return build_arrays(self, X, y, client=client, append=True)
+        _check_no_client(client, "partial_build")
         self._validate_params()
         self._resolve_backend()
         old = self._state
-        original_X, X = X, as_feature_matrix(X)
-        if X.shape[1] != old.n_features:
-            raise ValueError(
-                f"X must have {old.n_features} features, as the rows already in the tree. "
-                f"Got {X.shape[1]} instead."
-            )
+        data = InMemoryData(X, y)
+        data.encoded_matrix(old.encoder)  # wrong columns: an error before the labels
         batch = "partial_build"
-        labels = as_labels(y, X.shape[0], row_offset=old.n_rows, batch=batch)
-        check_label_range(int(labels.max()), old.n_classes, labels=labels,
-                          row_offset=old.n_rows, batch=batch)  # fmt: skip
+        codes = old.classes.encode(data.labels, "y", old.n_rows, batch)
         state = old.copy_without_spine()
-        state.segments.append(ArraySegment(old.n_rows, X.shape[0], original_X, labels))
-        self._consume_arrays(state, X.astype(old.dtype, copy=False), labels, batch)
+        state.segments.append(ArraySegment(old.n_rows, data.n_rows, X, codes))
+        offset = old.n_rows
+        self._grow(state, data.chunks(old.encoder, codes, self.chunk_size, offset),
+                   lambda row: describe_row(row - offset, offset, batch))  # fmt: skip
         self._state = state
         return self
 
     def build_from_file(
-        self, path, x: str = "X", y: str = "y", *, progress: bool = False
-    ) -> CoresetTree:
-        """Build the tree by streaming row chunks of an HDF5 file. Returns self.
+        self, path, x=None, y: str = "y", *, format: str | None = None, progress: bool = False,
+        client=None,
+    ) -> CoresetTree:  # fmt: skip
+        """Build the tree by streaming row chunks of a data file. Returns self.
 
-        ``x`` and ``y`` name the feature (2-D) and label (1-D) datasets. The file is never
-        loaded whole: memory is two chunk buffers plus the tree. ``progress`` shows a bar with
-        rows and rows/s.
+        ``format``: ``"hdf5"``, ``"parquet"``, ``"csv"`` (also .csv.gz), ``"arrow"`` (Arrow
+        IPC / Feather) or ``"zarr"`` (``coreset_engine.readers.available_formats()``); None
+        picks it from the suffix. For HDF5 and Zarr ``x`` and ``y`` name the 2-D feature and
+        1-D label arrays (``x`` None: "X"); for table formats ``y`` names the label column and
+        ``x`` the feature columns (a list of names; None: every column but ``y``).
+
+        The file is never loaded whole: a first pass reads the label column (and categorical
+        feature columns) to fit ``classes_`` and the category encoder, then the rows are read
+        in chunks in a background thread; memory is a few chunk buffers plus the tree.
+        ``progress`` shows a bar with rows and rows/s.
+
+        ``client``: a Dask distributed Client to build on, a task per leaf; each worker opens
+        the file (the same path must reach it) and reads its own rows (formats that can be read
+        from the middle: all but CSV). None (default) uses the active default client if there
+        is one, else builds in this process; False always builds in this process. The tree is
+        the same either way.
         """
-        from ._hdf5 import iterate_chunks, open_dataset_pair, scan_labels
-        from ._validation import check_feature_dtype, labels_to_int
+        from ._dask import active_client, build_file
+        from .readers import make_source
+
+        if client is None:
+            client = active_client()
+        if client is not None and client is not False:
+            return build_file(self, path, x, y, format=format, client=client, progress=progress)
 
         self._validate_params()
         self._resolve_backend()
         self.build_seconds_ = None
         started = time.perf_counter()
-        with open_dataset_pair(path, x, y, self.chunk_size) as (X_data, y_data):
-            counts = scan_labels(y_data, f"The y dataset {y!r}")
-            n_classes = self._resolve_n_classes(counts)
-            check_two_classes(counts, f"The y dataset {y!r}")
-            dtype = check_feature_dtype(X_data.dtype, "X")
-            state = self._new_state(X_data.shape[1], dtype, n_classes)
-            state.segments = [FileSegment(0, X_data.shape[0], os.path.abspath(os.fspath(path)),
-                                          x, y, file_fingerprint(os.fspath(path)))]  # fmt: skip
-            bar = _progress_bar(X_data.shape[0], progress, os.path.basename(os.fspath(path)))
-            chunks = iterate_chunks(X_data, y_data, self.chunk_size, dtype)
+        source = make_source(path, format, x, y)
+        with source.open() as reader:
+            first = first_pass(reader, self._encoding_settings())
+            check_two_classes(first.class_counts, first.label_name, first.classes.classes)
+            state = self._new_state(first.encoder.n_features, first.encoder.dtype,
+                                    first.classes.n_classes)  # fmt: skip
+            state.encoder, state.classes = first.encoder, first.classes
+            state.segments = [FileSegment(0, first.n_rows, source,
+                                          path_fingerprint(source.path))]  # fmt: skip
+            bar = _progress_bar(first.n_rows, progress, os.path.basename(source.path))
+            chunks = file_chunks(reader, first.encoder, first.classes, self.chunk_size, "y")
             try:
-                with blas_single_thread():
-                    for start, X_chunk, y_chunk in chunks:
-                        self._add_leaf(state, X_chunk, labels_to_int(y_chunk, "y", start), start)
-                        if bar is not None:
-                            bar.update(X_chunk.shape[0])
-                    self._finalize(state)
+                self._grow(state, chunks, on_leaf=None if bar is None else bar.update)
             finally:
                 if bar is not None:
                     bar.close()
@@ -317,152 +384,39 @@ class CoresetTree(BaseEstimator):
         self.build_seconds_ = time.perf_counter() - started
         return self
 
-    def _consume_arrays(
-        self, state: TreeState, X: np.ndarray, labels: np.ndarray, batch: str | None = None
-    ) -> None:
-        first_bad = scan_rows(X).first_bad  # before any leaf: a bad row changes nothing
-        if first_bad >= 0:
-            raise ValueError(
-                "X must be finite. Got NaN or infinity in "
-                f"{describe_row(first_bad, state.n_rows, batch)}."
-            )
-        with blas_single_thread():
-            for start in range(0, X.shape[0], self.chunk_size):
-                stop = start + self.chunk_size
-                self._add_leaf(state, X[start:stop], labels[start:stop], state.n_rows)
-            self._finalize(state)
-
-    def _add_leaf(self, state: TreeState, X: np.ndarray, labels: np.ndarray, offset: int) -> None:
-        if offset != state.n_rows:
-            raise AssertionError("leaves must arrive in row order")
-        if labels.size and labels.max() >= state.n_classes:
-            check_label_range(int(labels.max()), state.n_classes)
-        backend = getattr(self, "_backend", None) or CpuBackend()
-        rows = backend.rows(X, labels)  # on the GPU for "cuda": uploaded once, read by 3 passes
-        scan = rows.scan(hashes=self.deduplicate)
-        if scan.first_bad >= 0:
-            raise ValueError(
-                f"X must be finite. Got NaN or infinity in row {offset + scan.first_bad}."
-            )
-        stats = NodeStats(
-            X.shape[0],
-            rows.gram_with_intercept(scan.col_max, scan.col_sum),
-            np.bincount(labels, minlength=state.n_classes).astype(np.int64),
-        )
-        leaf = state.n_leaves
-        node = self._reduce(state, X, labels, None, offset, stats, leaf, leaf, 0, None, False,
-                            hashes=scan.hashes,
-                            device_rows=rows if rows.on_device else None)  # fmt: skip
-        del rows
-        state.nodes.append(node)
-        state.stack.append(len(state.nodes) - 1)
-        state.n_rows += X.shape[0]
-        state.n_leaves += 1
-        # binary counter: merge equal-height complete subtrees
-        while len(state.stack) >= 2:
-            right, left = state.nodes[state.stack[-1]], state.nodes[state.stack[-2]]
-            if left.height != right.height:
-                break
-            parent = self._merge(state, state.stack[-2], state.stack[-1], spine=False)
-            del state.stack[-2:]
-            state.nodes.append(parent)
-            state.stack.append(len(state.nodes) - 1)
-        if self._method.uses_pilot and _refresh_pilot_after(state.n_leaves):
-            self._refresh_pilot(state)
-
-    def _refresh_pilot(self, state: TreeState) -> None:
-        """Refit the pilot on the coreset of all rows so far (after leaves 2, 4, 8, ...: a
-        logarithmic number of small fits, and every pilot sees the data in proportion).
-
-        The fit runs in a background thread while the next leaf is read, scanned and its Gram
-        matrix formed; the next scoring pass waits for it, so results do not depend on timing."""
-        state.current_pilot()
-        nodes = [state.nodes[i] for i in state.stack]
-        X = np.concatenate([n.X for n in nodes])
-        labels = np.concatenate([n.y for n in nodes])
-        weights = np.concatenate([n.weights for n in nodes])
-        if X.shape[0] > PILOT_ROWS:
-            rng = np.random.default_rng(
-                np.random.SeedSequence(state.seed, spawn_key=(state.n_leaves, 1 << 40))
-            )
-            positions, probabilities = draw(weights, None, state.n_classes, PILOT_ROWS, rng)
-            X, labels = X[positions], labels[positions]
-            weights = weights[positions] / probabilities
-        state.pending_pilot = run_in_background(fit_pilot, X, labels, weights)
-
-    def _finalize(self, state: TreeState) -> None:
-        current = state.stack[-1]
-        for left in reversed(state.stack[:-1]):
-            state.nodes.append(self._merge(state, left, current, spine=True))
-            current = len(state.nodes) - 1
-        state.root = current
-        state.current_pilot()  # a built tree never holds a fit in flight
-
-    def _merge(self, state: TreeState, left_id: int, right_id: int, *, spine: bool) -> Node:
-        left, right = state.nodes[left_id], state.nodes[right_id]
-        return self._reduce(
-            state,
-            np.concatenate([left.X, right.X]),
-            np.concatenate([left.y, right.y]),
-            np.concatenate([left.weights, right.weights]),
-            np.concatenate([left.indices, right.indices]),
-            left.stats + right.stats,
-            left.first_leaf,
-            right.last_leaf,
-            max(left.height, right.height) + 1,
-            (left_id, right_id),
-            spine,
-        )
-
-    def _reduce(
-        self, state, X, labels, weights, indices, stats, first_leaf, last_leaf, height,
-        children, spine, hashes=None, device_rows=None,
-    ) -> Node:  # fmt: skip
-        """Sample ``coreset_size`` of the given weighted rows (all of them if they fit).
-        ``weights`` None means unit weights (a leaf); ``hashes`` are the rows' hashes if known;
-        ``device_rows`` the same rows already on a device (scored there if the method can)."""
-        keep = None
-        if self.deduplicate:
-            keep, summed = merge_duplicates(X, labels, weights, hashes)
-            if keep is not None:
-                X, labels, weights = X[keep], labels[keep], summed
-                indices = indices + keep if isinstance(indices, int) else indices[keep]
-        if X.shape[0] <= self.coreset_size:
-            positions = np.arange(X.shape[0])
-            new_weights = np.ones(X.shape[0]) if weights is None else weights.copy()
-        else:
-            sketch = None
-            if self.sketch_size is not None and self.sketch_size < X.shape[1] + 1:
-                sketch = jl_sketch(state.seed, X.shape[1] + 1, self.sketch_size)
-            key = (first_leaf, last_leaf, height, int(spine))
-            group_labels = labels if self._method.class_aware else None
-            pilot = state.current_pilot() if self._method.uses_pilot else None
-            on_device = {}
-            if device_rows is not None and self._method.accepts_backend:
-                on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
-            if self._method.uses_pilot and pilot is None:
-                # No pilot yet (the first sampled node): fit one on a leverage sample of
-                # PILOT_ROWS rows drawn with its own random stream, so the draw below is
-                # independent of the pilot.
-                scores = self._method.scores(X, labels, weights, stats, None, sketch, **on_device)
-                rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 1)))
-                rows, pis = draw(scores, group_labels, state.n_classes, PILOT_ROWS, rng)
-                sample_weights = (1.0 if weights is None else weights[rows]) / pis
-                state.pilot = pilot = fit_pilot(X[rows], labels[rows], sample_weights)
-            scores = self._method.scores(X, labels, weights, stats, pilot, sketch, **on_device)
-            rng = np.random.default_rng(np.random.SeedSequence(state.seed, spawn_key=(*key, 0)))
-            positions, probabilities = draw(
-                scores, group_labels, state.n_classes, self.coreset_size, rng
-            )
-            new_weights = (1.0 if weights is None else weights[positions]) / probabilities
-        if isinstance(indices, int):
-            row_numbers = indices + positions
-        else:
-            row_numbers = indices[positions]
-        return Node(
-            row_numbers, X[positions], labels[positions], new_weights, stats,
-            first_leaf, last_leaf, height, children, spine,
+    def _settings(self, state: TreeState) -> BuildSettings:
+        return BuildSettings(
+            self.coreset_size, self.method, bool(self.deduplicate), self.sketch_size,
+            state.seed, state.n_classes,
         )  # fmt: skip
+
+    def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None) -> None:
+        """Add a leaf per (first row, X, labels) chunk, merging as the binary counter says,
+        then make the root. The same steps (``_build``) a distributed build runs as tasks."""
+        settings = self._settings(state)
+
+        def emit(node: Node, children) -> int:
+            state.nodes.append(node if children is None else node.with_children(children))
+            return len(state.nodes) - 1
+
+        counter = BinaryCounter(
+            lambda left, right, spine: merge_nodes(settings, left, right, spine=spine),
+            emit,
+            [(state.nodes[i].height, i, state.nodes[i]) for i in state.stack],
+        )
+        with blas_single_thread(), worker_threads(self.n_jobs):
+            for start, X, labels in chunks:
+                if start != state.n_rows:
+                    raise AssertionError("leaves must arrive in row order")
+                counter.add_leaf(
+                    leaf_node(settings, X, labels, start, state.n_leaves, self._backend, describe)
+                )
+                state.n_rows += X.shape[0]
+                state.n_leaves += 1
+                if on_leaf is not None:
+                    on_leaf(X.shape[0])
+            state.stack = [position for _, position, _ in counter.stack]
+            state.root, _ = counter.finish()
 
     # ---------------------------------------------------------------------- queries
     def _level_nodes(self, state: TreeState, level: int) -> list[int]:
@@ -479,7 +433,8 @@ class CoresetTree(BaseEstimator):
         """The coreset at ``level``: 0 is the root (``coreset_size`` rows); level k is the union
         of the nodes k steps below it (a leaf above that depth stands for itself), so deeper
         levels hold more rows and approximate the data more closely. Weights sum to about
-        ``n_samples_`` at every level."""
+        ``n_samples_`` at every level. Its ``y`` holds label codes; ``decoded_y`` the labels
+        (``classes_``), ``feature_names`` the names of X's columns."""
         state = self._check_built()
         depth = self.depth_
         if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not (
@@ -496,6 +451,8 @@ class CoresetTree(BaseEstimator):
             y=np.concatenate([n.y for n in nodes]),
             weights=np.concatenate([n.weights for n in nodes]),
             n_total=state.n_rows,
+            feature_names=tuple(self.get_feature_names_out()),
+            classes=state.classes.classes,
         )
 
     def iter_source_chunks(self, chunk_size: int | None = None):
@@ -504,17 +461,66 @@ class CoresetTree(BaseEstimator):
         that changed is an error) or the arrays passed to ``build`` / ``partial_build`` (the
         tree holds them by weak reference only: they must still exist).
 
-        Yields (first row number, X chunk in the tree's dtype, integer labels) with
-        ``chunk_size`` rows per chunk (default: the tree's ``chunk_size``). A chunk read from a
-        file is valid until the next one is yielded.
+        Yields (first row number, X chunk in the tree's dtype, label codes) with
+        ``chunk_size`` rows per chunk (default: the tree's ``chunk_size``), encoded exactly as
+        at build time. A chunk read from a file is valid until the next one is yielded.
         """
         state = self._check_built()
         chunk_size = check_int(
             self.chunk_size if chunk_size is None else chunk_size, "chunk_size",
             "iter_source_chunks",
         )  # fmt: skip
-        for start, X, labels in iter_segments(state.segments, chunk_size):
+        for start, X, labels in iter_segments(state.segments, chunk_size, state.encoder,
+                                              state.classes):  # fmt: skip
             yield start, X.astype(state.dtype, copy=False), labels
+
+    def transform(self, X) -> np.ndarray:
+        """Rows encoded exactly as the tree's X (the same columns, categories and dtype), so a
+        model fitted on a coreset can predict on them: a table with the tree's feature columns
+        (extra columns, such as the label, are ignored), or a matrix for a tree built from
+        matrices."""
+        state = self._check_built()
+        if hasattr(state.encoder, "select"):
+            from ._tables import is_table
+
+            if not is_table(X):
+                raise TypeError(
+                    "X must be a table (pandas or polars DataFrame, pyarrow Table) with the "
+                    f"columns {state.encoder.names}: the tree was built from a table. Got "
+                    f"{type(X).__name__} instead."
+                )
+        return state.encoder.transform(X)
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of X's columns: the table's columns with one-hot columns named
+        ``"<column>_<category>"`` as scikit-learn's OneHotEncoder names them; ``x0, x1, ...``
+        for trees built from plain matrices."""
+        state = self._check_built()
+        names = state.encoder.feature_names
+        if names is None:
+            names = [f"x{i}" for i in range(state.n_features)]
+        return np.asarray(names, dtype=object)
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        names = getattr(self._check_built().encoder, "names", None)
+        if names is None:
+            raise AttributeError("feature_names_in_ is set only for trees built from tables.")
+        return np.asarray(names, dtype=object)
+
+    @property
+    def encoder_(self):
+        """The fitted scikit-learn transformer (a ``ColumnTransformer``) that encodes table rows
+        as the tree's X: the same output as :meth:`transform`. Only for trees built from
+        tables."""
+        encoder = self._check_built().encoder
+        if not hasattr(encoder, "to_sklearn"):
+            raise AttributeError("encoder_ is set only for trees built from tables.")
+        return encoder.to_sklearn()
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return self._check_built().classes.classes.copy()
 
     @property
     def depth_(self) -> int:
@@ -576,13 +582,17 @@ class CoresetTree(BaseEstimator):
         return load_tree(cls, path)
 
 
-def _refresh_pilot_after(n_leaves: int) -> bool:
-    return n_leaves >= 2 and not (n_leaves & (n_leaves - 1))
-
-
 def _progress_bar(total: int, enabled: bool, label: str):
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, unit="rows", unit_scale=True, desc=f"building from {label}")
+
+
+def _check_no_client(client, method: str) -> None:
+    if client is not None:
+        raise ValueError(
+            f"The 'client' argument of CoresetTree.{method} is for dask arrays and dataframes. "
+            "Got in-memory data: wrap it with dask.array.from_array to build on the cluster."
+        )

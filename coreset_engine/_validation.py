@@ -52,21 +52,6 @@ def describe_row(row: int, row_offset: int = 0, batch: str | None = None) -> str
     return f"row {row} of the rows passed to {batch} (row {row_offset + row} of the tree)"
 
 
-def as_labels(y, n_rows: int, name: str = "y", *, row_offset: int = 0, batch=None) -> np.ndarray:
-    """Turn array-likes into a 1-D int64 array of non-negative integers of length ``n_rows``."""
-    if hasattr(y, "to_numpy"):
-        y = y.to_numpy()
-    y = np.asarray(y)
-    if y.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of labels. Got shape {y.shape} instead.")
-    if y.shape[0] != n_rows:
-        raise ValueError(
-            f"X and {name} must have the same number of rows. Got {n_rows} rows in X and "
-            f"{y.shape[0]} labels in {name}."
-        )
-    return labels_to_int(y, name, row_offset, batch)
-
-
 def labels_to_int(
     y: np.ndarray, name: str = "y", row_offset: int = 0, batch: str | None = None
 ) -> np.ndarray:
@@ -109,10 +94,12 @@ def check_label_range(
         )
 
 
-def check_two_classes(class_counts: np.ndarray, name: str = "y") -> None:
+def check_two_classes(class_counts: np.ndarray, name: str = "y", classes=None) -> None:
+    """At least two classes occur; ``classes`` (the label values of the codes) name them."""
     present = np.flatnonzero(class_counts)
     if present.size < 2:
+        values = present if classes is None else np.asarray(classes)[present]
         raise ValueError(
             f"{name} must contain at least two classes to fit a classifier. "
-            f"Got only class {present.tolist()} in {int(class_counts.sum())} rows."
+            f"Got only class {values.tolist()} in {int(class_counts.sum())} rows."
         )

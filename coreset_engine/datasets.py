@@ -18,8 +18,9 @@ Use :func:`train_test_standardized` to get a standardized split and :func:`write
 data set into the HDF5 file that the streaming code reads. Nothing is cached on disk.
 
 Data files are found by :func:`find_data_home`: an explicit ``data_home`` argument, else the
-folders named by the ``CORESET_ENGINE_DATA`` environment variable, the repository's ``data/``
-folder and ``../shared/data`` next to the repository, searched in that order.
+folder named by the ``CORESET_ENGINE_DATA`` environment variable, the package's own ``data/``
+folder (KDD Cup '99 ships with the package) and ``../shared/data`` next to a source checkout,
+searched in that order. :func:`find_data_file` gives a data set's file.
 
 The text loaders (KDD Cup '99, Skin, Bank Marketing) need pandas, imported only when they run.
 """
@@ -41,6 +42,7 @@ __all__ = [
     "DATASETS",
     "DATA_ENV_VAR",
     "Dataset",
+    "find_data_file",
     "find_data_home",
     "load_a9a",
     "load_bank_marketing",
@@ -54,7 +56,9 @@ __all__ = [
 #: Environment variable that names a folder holding the data files.
 DATA_ENV_VAR = "CORESET_ENGINE_DATA"
 
-_REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
+#: Data files installed with the package (KDD Cup '99).
+PACKAGE_DATA = pathlib.Path(__file__).resolve().parent / "data"
+_REPO_ROOT = PACKAGE_DATA.parent.parent
 
 _KDD_FILE = "kddcup99_10pct/kddcup.data_10_percent.gz"
 _SKIN_FILE = "skin_nonskin/Skin_NonSkin.txt"
@@ -62,6 +66,8 @@ _A9A_TRAIN_FILE = "a9a/a9a"
 _A9A_TEST_FILE = "a9a/a9a.t"
 _BANK_FILE = "bank_marketing/bank-additional.zip"
 _KNOWN_FILES = (_KDD_FILE, _SKIN_FILE, _A9A_TRAIN_FILE, _BANK_FILE)
+_FILES = {"kddcup99": _KDD_FILE, "skin": _SKIN_FILE, "a9a": _A9A_TRAIN_FILE,
+          "bank_marketing": _BANK_FILE}  # fmt: skip
 
 _A9A_N_FEATURES = 123
 
@@ -209,7 +215,7 @@ def _candidate_homes(data_home: str | os.PathLike[str] | None) -> list[pathlib.P
     env = os.environ.get(DATA_ENV_VAR)
     if env:
         homes.append(pathlib.Path(env).expanduser())
-    homes.append(_REPO_ROOT / "data")
+    homes.append(PACKAGE_DATA)
     homes.append(_REPO_ROOT.parent / "shared" / "data")
     return homes
 
@@ -228,8 +234,9 @@ def find_data_home(
         When omitted, these folders are searched in order:
 
         1. the folder named by the ``CORESET_ENGINE_DATA`` environment variable, if set;
-        2. the repository's ``data/`` folder (next to the ``coreset_engine`` package);
-        3. ``../shared/data`` relative to the repository root.
+        2. the ``data/`` folder inside the installed ``coreset_engine`` package, which holds
+           KDD Cup '99;
+        3. ``../shared/data`` relative to the root of a source checkout.
     relpath : str or sequence of str, optional
         File path(s), relative to the data home, that must exist there; the first folder
         holding all of them wins. When omitted, the first folder holding any of the known data
@@ -286,6 +293,23 @@ def find_data_home(
 
 def _resolve(relpath: str, data_home: str | os.PathLike[str] | None) -> pathlib.Path:
     return find_data_home(data_home, relpath) / relpath
+
+
+def find_data_file(name: str, data_home: str | os.PathLike[str] | None = None) -> pathlib.Path:
+    """The path of the file of data set ``name`` (for a9a: its training file), found as
+    :func:`find_data_home` finds folders.
+
+    Examples
+    --------
+    >>> find_data_file("kddcup99").name
+    'kddcup.data_10_percent.gz'
+    """
+    if name not in _FILES:
+        raise ValueError(
+            f"The 'name' parameter of find_data_file must be one of {sorted(_FILES)}. "
+            f"Got {name!r} instead."
+        )
+    return _resolve(_FILES[name], data_home)
 
 
 # --------------------------------------------------------------------------------------------

@@ -20,3 +20,16 @@ def run_without_torch(code: str) -> str:
     return subprocess.run(
         [sys.executable, "-c", _HIDE_TORCH + code], capture_output=True, text=True, check=True
     ).stdout
+
+
+def assert_same_tree(a, b) -> None:
+    """Every level of two trees holds the same rows, X, labels and weights, bit for bit."""
+    import numpy as np
+
+    assert a.depth_ == b.depth_ and a.n_samples_ == b.n_samples_
+    for level in range(a.depth_ + 1):
+        ca, cb = a.get_coreset(level), b.get_coreset(level)
+        np.testing.assert_array_equal(ca.indices, cb.indices)
+        np.testing.assert_array_equal(ca.X, cb.X)
+        np.testing.assert_array_equal(ca.y, cb.y)
+        assert ca.weights.tobytes() == cb.weights.tobytes()

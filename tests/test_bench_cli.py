@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from benchmarks import bench_report
-from coreset_engine._bench_cli import bench_command, make_data_command
+from coreset_cli._bench_commands import bench_command, make_data_command
+from coreset_cli.bench import report as bench_report
 from coreset_engine.datasets import find_data_home
 
 try:
@@ -109,16 +109,12 @@ def test_make_data_options_and_errors(tmp_path):
 
 
 def test_report_says_when_a_run_was_pinned_to_fewer_cpus():
-    from benchmarks import bench_report
-
     assert bench_report._used({"cpu_count": 2, "cpus_used": 1}) == ", run on 1 of them"
     assert bench_report._used({"cpu_count": 2, "cpus_used": 2}) == ""
     assert bench_report._used({"cpu_count": 2}) == ""  # JSON from before the field existed
 
 
 def test_repeated_scale_runs_are_numbered():
-    from benchmarks import bench_report
-
     run = {"read_seconds": 2.0, "seconds": 5.0, "peak_rss_mb": 800.0, "root_rows": 20_000,
            "depth": 5, "ratio": 2.5, "rows_per_second": 2e6}  # fmt: skip
     one = {"rows": 10_000_000, "features": 54, "dtype": "float32", "file_gb": 2.2, "cold": run}

@@ -1,4 +1,4 @@
-"""The command line: build, demo."""
+"""The command line (coreset_cli): build, demo, and how the packages depend on each other."""
 
 import gzip
 from pathlib import Path
@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from coreset_cli import main
 from coreset_engine import CoresetTree
-from coreset_engine.cli import main
-from coreset_engine.datasets import write_hdf5
+from coreset_engine.datasets import find_data_file, write_hdf5
 
-KDD = Path(__file__).resolve().parent.parent / "data" / "kddcup99_10pct" / "kddcup.data_10_percent.gz"
+KDD = find_data_file("kddcup99")
 
 
 def test_build_writes_a_tree_and_prints_a_summary(tmp_path):
@@ -25,6 +25,24 @@ def test_build_writes_a_tree_and_prints_a_summary(tmp_path):
     assert "30,000 x 6 features" in result.output and "depth 2" in result.output
     tree = CoresetTree.load(tmp_path / "t.h5")
     assert len(tree.get_coreset()) == 1000 and tree.n_samples_ == 30_000
+
+
+def test_build_from_parquet_with_feature_columns_and_format(tmp_path):
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=5000), "b": rng.normal(size=5000),
+                          "kind": rng.choice(["u", "v"], 5000)})  # fmt: skip
+    frame["label"] = np.where(frame["a"] > 0, "pos", "neg")
+    frame.to_parquet(tmp_path / "d.data")
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "d.data"), "--format", "parquet",
+                                       "--x", "a,kind", "--y", "label", "--size", "300",
+                                       "--chunk-size", "1000", "--out", str(tmp_path / "t.h5"),
+                                       "--quiet"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    tree = CoresetTree.load(tmp_path / "t.h5")
+    assert tree.feature_names_in_.tolist() == ["a", "kind"]
+    assert tree.classes_.tolist() == ["neg", "pos"]
 
 
 def test_build_reports_bad_input_without_a_traceback(tmp_path):
@@ -47,14 +65,19 @@ def test_demo_runs_end_to_end_on_a_slice_of_kdd(tmp_path):
         for number, line in enumerate(source):
             if number % 25 == 0:  # every 25th row: 19,761 rows, both classes
                 target.write(line)
-    result = CliRunner().invoke(main, ["demo", "--size", "1000", "--chunk-size", "5000",
-                                       "--data-dir", str(tmp_path)])  # fmt: skip
+    demo = ["demo", "--size", "1000", "--chunk-size", "5000", "--data-dir", str(tmp_path),
+            "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    result = CliRunner().invoke(main, demo)
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert any(line.startswith("full data") for line in lines)
+    assert lines[0].startswith("converting") and any(line.startswith("full data") for line in lines)
     coreset_line = next(line for line in lines if line.startswith("coreset"))
     assert float(coreset_line.split()[-1]) > 0.95  # test AUC
-    assert (tmp_path / "kddcup99.h5").exists()
+    [converted] = (tmp_path / "cache").iterdir()  # written once, atomically, in the cache
+    assert converted.name.startswith("kddcup99-") and converted.suffix == ".h5"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "kddcup99_10pct"]
+    again = CliRunner().invoke(main, demo)
+    assert again.exit_code == 0 and "converting" not in again.output
 
 
 def _small_h5(path):
@@ -89,7 +112,9 @@ def test_build_needs_force_to_replace_an_existing_output(tmp_path):
     out = tmp_path / "tree.h5"
     out.write_bytes(b"precious")
     result = _build(data, "--out", out)
-    assert result.exit_code != 0 and "already exists" in result.output and "--force" in result.output
+    assert (
+        result.exit_code != 0 and "already exists" in result.output and "--force" in result.output
+    )
     assert out.read_bytes() == b"precious"
     result = _build(data, "--out", out, "--force")
     assert result.exit_code == 0, result.output
@@ -118,3 +143,64 @@ def test_saved_trees_get_the_users_umask_permissions(tmp_path):
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "t.h5").stat().st_mode) == 0o644
+
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def _imported_names(package: str) -> set[str]:
+    """Top-level names of every module that ``package``'s source files import."""
+    import ast
+
+    names = set()
+    for path in (REPOSITORY / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_command_line_sits_above_both_libraries():
+    import subprocess
+    import sys
+
+    assert not {"tuners", "coreset_cli", "benchmarks"} & _imported_names("coreset_engine")
+    assert not {"coreset_cli", "benchmarks"} & _imported_names("tuners")
+    assert "benchmarks" not in _imported_names("coreset_cli")
+    code = (
+        "import sys, coreset_engine, coreset_engine.datasets, coreset_engine.plot\n"
+        "assert 'tuners' not in sys.modules\n"
+        "import tuners\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('coreset_cli', 'benchmarks')))"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"
+
+
+def test_entry_points_and_benchmark_wrappers_run(tmp_path):
+    import subprocess
+    import sys
+
+    def run(*args, cwd=tmp_path):
+        return subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                              cwd=cwd, check=True).stdout  # fmt: skip
+
+    commands = run("-m", "coreset_cli", "--help")
+    assert all(name in commands for name in ("build", "tune", "demo", "bench", "make-data"))
+    assert "--cache-dir" in CliRunner().invoke(main, ["demo", "--help"]).output
+    # a source checkout keeps `python -m benchmarks.<name>`; the code is coreset_cli.bench's
+    code = (
+        "import runpy, sys\n"
+        "for name in ('bench_engine', 'bench_report'):\n"
+        "    sys.argv = [name, '--help']\n"
+        "    try:\n"
+        "        runpy.run_module(f'benchmarks.{name}', run_name='__main__')\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "import benchmarks.bench_engine as wrapper, coreset_cli.bench.engine as engine\n"
+        "print(wrapper is engine)\n"
+    )
+    output = run("-c", code, cwd=REPOSITORY)
+    assert "--quick" in output and "--docs-dir" in output and output.split()[-1] == "True"

@@ -289,11 +289,12 @@ def test_search_order(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -
     # A folder named by the environment variable is searched first; if it lacks the file the
     # search goes on, and the error lists every place looked at.
     monkeypatch.setenv(D.DATA_ENV_VAR, str(tmp_path))
+    monkeypatch.setattr(D, "PACKAGE_DATA", tmp_path / "package")
     monkeypatch.setattr(D, "_REPO_ROOT", tmp_path / "repo")
     with pytest.raises(FileNotFoundError) as info:
         D.find_data_home(relpath="skin_nonskin/Skin_NonSkin.txt")
     msg = str(info.value)
-    for home in (tmp_path, tmp_path / "repo" / "data", tmp_path / "shared" / "data"):
+    for home in (tmp_path, tmp_path / "package", tmp_path / "shared" / "data"):
         assert str(home / "skin_nonskin" / "Skin_NonSkin.txt") in msg
     with pytest.raises(FileNotFoundError):
         D.find_data_home()
@@ -321,3 +322,12 @@ def test_malformed_skin_file(tmp_path: pathlib.Path) -> None:
     f.write_text("1\t2\t3\t5\n")
     with pytest.raises(ValueError, match="labels 1"):
         D.load_skin(data_home=tmp_path)
+
+
+def test_kddcup99_ships_with_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(D.DATA_ENV_VAR, raising=False)
+    path = D.find_data_file("kddcup99")
+    assert path == D.PACKAGE_DATA / "kddcup99_10pct" / "kddcup.data_10_percent.gz"
+    assert path.stat().st_size > 2_000_000
+    with pytest.raises(ValueError, match="'name' parameter of find_data_file"):
+        D.find_data_file("kdd")

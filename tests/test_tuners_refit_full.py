@@ -89,3 +89,48 @@ def test_full_refit_with_arrays_and_coresets(data, tree):
         GridSearch(LogisticRegression(), {"C": [1.0]}, refit="full").fit(tree.get_coreset())
     with pytest.raises(InvalidParameterError, match="'refit' parameter"):
         GridSearch(LogisticRegression(), {"C": [1.0]}, refit="all").fit(X, y)
+
+
+def string_label_table(n_rows, seed=0):
+    """A table with a string categorical column and string labels (three classes)."""
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    color = rng.choice(["red", "green", "blue", "grey"], size=n_rows)
+    x = rng.normal(size=(n_rows, 3))
+    shift = pd.Series(color).map({"red": 1.0, "green": -0.5, "blue": 0.0, "grey": 0.3}).to_numpy()
+    score = x[:, 0] - 0.7 * x[:, 1] + shift + rng.logistic(size=n_rows)
+    label = np.where(score > 1.2, "high", np.where(score > -0.5, "mid", "low"))
+    return pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "f2": x[:, 2],
+                         "color": pd.Categorical(color), "y": label})  # fmt: skip
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_full_refit_of_a_tree_built_from_parquet_with_string_labels(tmp_path, binary):
+    from coreset_engine.evaluation import logistic_objective
+
+    frame = string_label_table(24_000)
+    if binary:
+        frame["y"] = np.where(frame["y"] == "low", "no", "yes")
+    path = tmp_path / "rows.parquet"
+    frame.to_parquet(path, row_group_size=5000)
+    tree = CoresetTree(coreset_size=1500, chunk_size=6000, random_state=0).build_from_file(path)
+    assert "color_red" in tree.get_feature_names_out()  # the colors one-hot encoded
+    search = GridSearch(LogisticRegression(), {"C": [0.01, 1.0]}, cv=3, random_state=0,
+                        refit="full").fit(tree)  # fmt: skip
+    model = search.best_estimator_
+    assert 1 <= search.refit_passes_ <= 4
+    np.testing.assert_array_equal(model.classes_, np.unique(frame["y"]))
+    # all rows, encoded as the build encoded them: the optimum scikit-learn finds on them
+    X, y = tree.transform(frame), frame["y"].to_numpy()
+    reference = LogisticRegression(C=search.best_params_["C"], tol=1e-10, max_iter=2000)
+    reference.fit(X.astype(np.float64), y)
+    ours = logistic_objective(model, X, y, search.best_params_["C"])
+    best = logistic_objective(reference, X, y, search.best_params_["C"])
+    assert abs(ours - best) <= 1e-6 * best
+    assert np.mean(model.predict(X) == reference.predict(X)) > 0.999
+    assert set(model.predict(X[:50])) <= set(frame["y"])
+    # estimators refit by partial_fit or in memory get the label values too
+    for estimator in (GaussianNB(), LinearSVC()):
+        other = GridSearch(estimator, {}, cv=3, refit="full").fit(tree).best_estimator_
+        np.testing.assert_array_equal(other.classes_, np.unique(frame["y"]))

@@ -300,6 +300,27 @@ def test_same_random_state_same_results(data):
     np.testing.assert_array_equal(first, parallel)
 
 
+def test_no_random_state_gives_the_same_folds_and_pick_on_every_run():
+    # as scikit-learn's cv=5: a search left at random_state=None is repeatable
+    X, y = make_data(n=300, seed=3)
+    grid = {"C": [0.003, 0.01, 0.03, 0.1, 0.3, 1.0]}
+
+    def run(search_class, **options):
+        search = search_class(LogisticRegression(), grid, scoring="roc_auc", **options).fit(X, y)
+        return search.best_params_, search.cv_results_["split0_test_score"]
+
+    for search_class, options in ((GridSearch, {}), (HalvingSearch, {"factor": 2})):
+        first_pick, first_scores = run(search_class, **options)
+        pick, scores = run(search_class, **options)
+        assert pick == first_pick
+        np.testing.assert_array_equal(scores, first_scores)
+        _, seeded = run(search_class, random_state=0, **options)
+        np.testing.assert_array_equal(seeded, first_scores)  # None means 0
+    draws = [RandomSearch(LogisticRegression(), {"C": (1e-3, 1e3, "log-uniform")}, n_iter=3,
+                          cv=3).fit(X, y).cv_results_["params"] for _ in range(2)]  # fmt: skip
+    assert draws[0] == draws[1]
+
+
 def test_callback_stops_the_search(data):
     X, y = data
     grid = {"C": [0.001, 0.01, 0.1, 1, 10, 100]}

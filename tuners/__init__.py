@@ -12,6 +12,7 @@ fitted or the torch backend runs.
 from ._backends import register_backend
 from ._bayes import BayesSearch
 from ._callbacks import StopWhenScoreReaches, StopWithoutImprovement, TimeLimit
+from ._dask import DaskBackend  # registers backend="dask" (imports Dask only when used)
 from ._ensemble import BaggingEnsemble, VotingEnsemble
 from ._grid import GridSearch, RandomSearch
 from ._halving import HalvingSearch
@@ -23,6 +24,7 @@ __all__ = [
     "BaggingEnsemble",
     "BaseSearch",
     "BayesSearch",
+    "DaskBackend",
     "GridSearch",
     "HalvingSearch",
     "RandomSearch",

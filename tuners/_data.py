@@ -62,8 +62,11 @@ def resolve_rows(data, y=None, sample_weight=None, *, level: int = 0, caller: st
         if is_coreset_tree(data):
             data = data.get_coreset(level=level)
         X = check_array(data.X, dtype=(np.float64, np.float32))
+        # decoded labels (the data's own values, not codes), so fitted models predict them and
+        # score against test labels as the data holds them
+        labels = getattr(data, "decoded_y", data.y)
         return WeightedRows(
-            X, np.asarray(data.y), _check_weights(data.weights, len(X), caller),
+            X, np.asarray(labels), _check_weights(data.weights, len(X), caller),
             np.asarray(data.indices, dtype=np.int64), leaf_size,
         )  # fmt: skip
     if y is None:

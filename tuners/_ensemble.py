@@ -41,6 +41,11 @@ class _CoresetEnsemble(ClassifierMixin, BaseEstimator):
             check_accepts_weights(estimator, type(self).__name__)
         self.classes_ = np.unique(np.concatenate([rows.y for _, rows in jobs]))
         self.n_features_in_ = jobs[0][1].X.shape[1]
+        if self.backend == "dask":
+            from ._dask import fit_members
+
+            self.estimators_ = fit_members(jobs, self.normalize_weights, type(self).__name__)
+            return
         self.estimators_ = Parallel(n_jobs=self.n_jobs)(
             delayed(_fit_member)(estimator, rows, self.normalize_weights)
             for estimator, rows in jobs
@@ -98,6 +103,9 @@ class VotingEnsemble(_CoresetEnsemble):
         Members are fit in parallel, one thread each.
     level : int, default 0
         Tree level used when ``fit`` gets a CoresetTree.
+    backend : {"sklearn", "dask"}, default "sklearn"
+        "sklearn": members fit in ``n_jobs`` joblib workers; "dask": as tasks on the default
+        Dask client (each coreset sent to the workers once; ``n_jobs`` not used).
 
     Attributes
     ----------
@@ -124,11 +132,12 @@ class VotingEnsemble(_CoresetEnsemble):
         "normalize_weights": ["boolean"],
         "n_jobs": [Integral, None],
         "level": [Interval(Integral, 0, None, closed="left")],
+        "backend": [StrOptions({"sklearn", "dask"})],
     }
 
     def __init__(
         self, estimators, *, voting="soft", weights=None, normalize_weights=True, n_jobs=None,
-        level=0,
+        level=0, backend="sklearn",
     ):  # fmt: skip
         self.estimators = estimators
         self.voting = voting
@@ -136,6 +145,7 @@ class VotingEnsemble(_CoresetEnsemble):
         self.normalize_weights = normalize_weights
         self.n_jobs = n_jobs
         self.level = level
+        self.backend = backend
 
     def fit(self, X, y=None, *, sample_weight=None):
         """Fit every member on the rows of a CoresetTree, a Coreset, or weighted arrays.
@@ -188,7 +198,7 @@ class BaggingEnsemble(_CoresetEnsemble):
     max_rows : int or None, default None
         Rows drawn per resample (None: as many as the coreset has).
     voting : {"soft", "hard"}, default "soft"
-    normalize_weights, n_jobs, level :
+    normalize_weights, n_jobs, level, backend :
         As for :class:`VotingEnsemble`.
     random_state : int, RandomState or None, default None
         Seeds the resamples and the members' ``random_state``.
@@ -219,11 +229,12 @@ class BaggingEnsemble(_CoresetEnsemble):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "level": [Interval(Integral, 0, None, closed="left")],
+        "backend": [StrOptions({"sklearn", "dask"})],
     }
 
     def __init__(
         self, estimator, *, n_estimators=10, source="resample", max_rows=None, voting="soft",
-        normalize_weights=True, n_jobs=None, random_state=None, level=0,
+        normalize_weights=True, n_jobs=None, random_state=None, level=0, backend="sklearn",
     ):  # fmt: skip
         self.estimator = estimator
         self.n_estimators = n_estimators
@@ -234,6 +245,7 @@ class BaggingEnsemble(_CoresetEnsemble):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.level = level
+        self.backend = backend
 
     def fit(self, X, y=None, *, sample_weight=None):
         """Fit the members; ``X`` is a list of coresets or trees, a CoresetTree, a Coreset, or

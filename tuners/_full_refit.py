@@ -42,16 +42,19 @@ def refit_on_all_rows(search, params: dict, tree, coreset_rows, caller: str):
     n_rows = tree.n_samples_
     if _is_streamable_logistic(search.estimator, params):
         return _refit_logistic(search, estimator, tree, coreset_rows, n_rows)
+    from coreset_engine._full_fit import tree_classes
+
+    values = tree_classes(tree)  # rows come encoded as the coreset's, labels as codes
     if hasattr(estimator, "partial_fit"):
-        classes = np.flatnonzero(tree.class_counts_)
+        classes = values[np.flatnonzero(tree.class_counts_)]
         for _, X, labels in tree.iter_source_chunks():
             if "classes" in _parameters(estimator.partial_fit):
-                estimator.partial_fit(X, labels, classes=classes)
+                estimator.partial_fit(X, values[labels], classes=classes)
             else:
-                estimator.partial_fit(X, labels)
+                estimator.partial_fit(X, values[labels])
         return estimator, 1, f"all {n_rows:,} source rows (partial_fit, one pass)"
     X, labels = _read_all(tree, estimator, caller)
-    estimator.fit(X, labels)
+    estimator.fit(X, values[labels])
     return estimator, 1, f"all {n_rows:,} source rows (fit in memory)"
 
 

@@ -59,7 +59,9 @@ class GridSearch(BaseSearch):
         is limited to one BLAS/OpenMP thread, which is faster for the small fits of a search.
     random_state : int, RandomState or None, default None
         Seeds the fold shuffling (and the sampler of RandomSearch and BayesSearch). The same
-        int gives the same ``cv_results_`` scores for any ``n_jobs``.
+        int gives the same ``cv_results_`` scores for any ``n_jobs``. None uses the seed 0, so
+        that two runs of a search validate on the same folds and pick the same parameters (as
+        scikit-learn's ``cv=5`` does); pass another int, or a RandomState, for other folds.
     normalize_weights : bool, default True
         Fit with the weights scaled to mean 1, and multiply every ``C`` parameter by the
         mean weight during the fit. For models minimising ``C * sum(w * loss) + penalty``
@@ -75,7 +77,9 @@ class GridSearch(BaseSearch):
     progress_bar : bool, default False
         Show a tqdm bar over fits.
     backend : str, default "sklearn"
-        Who runs the fits: "sklearn" (clones fitted in joblib workers) or "torch" (a
+        Who runs the fits: "sklearn" (clones fitted in joblib workers), "dask" (each fit a
+        task on the default Dask client, the coreset sent to the workers once; the same
+        results as "sklearn"; see :class:`tuners.DaskBackend`) or "torch" (a
         LogisticRegression only: all fits of a round in one batched Newton solve, on a CUDA
         GPU when PyTorch sees one; see :class:`tuners.TorchLogisticBackend`). Others can be
         added with :func:`tuners.register_backend`.

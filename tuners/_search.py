@@ -31,7 +31,7 @@ from ._data import (
 )
 from ._full_refit import refit_on_all_rows
 from ._results import build_cv_results, candidate_record
-from ._splits import make_splits
+from ._splits import DEFAULT_SEED, make_splits
 
 
 class _SearchStopped(Exception):
@@ -127,7 +127,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
                 "(it holds only the sampled rows)."
             )
         backend = get_backend(self.backend, n_jobs=self.n_jobs, caller=caller)
-        self._seed = int_seed(self.random_state)
+        self._seed = int_seed(DEFAULT_SEED if self.random_state is None else self.random_state)
         self._source = X if is_coreset_tree(X) else None
         self._rows = resolve_rows(X, y, sample_weight, level=self.level, caller=caller)
         self._refit_rows = self._rows

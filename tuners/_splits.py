@@ -27,6 +27,9 @@ from sklearn.utils.multiclass import type_of_target
 from ._data import WeightedRows
 
 DEFAULT_FOLDS = 5
+#: Seed of a search whose ``random_state`` is None: its folds (and draws) are the same on every
+#: run, as scikit-learn's ``cv=5`` folds are, so two runs pick the same parameters.
+DEFAULT_SEED = 0
 LEAF_FOLDS = 5
 
 

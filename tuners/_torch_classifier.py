@@ -6,7 +6,7 @@ PyTorch is imported only when a TorchClassifier is fitted, so ``import tuners`` 
 from __future__ import annotations
 
 import copy
-from contextlib import nullcontext
+from contextlib import contextmanager
 from numbers import Integral, Real
 from typing import ClassVar
 
@@ -73,10 +73,12 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
     tol : float >= 0, default 1e-4
     device : {"cpu", "cuda", "auto"}, default "cpu"
         "auto" uses a CUDA GPU when PyTorch sees one.
-    n_threads : int or None, default None
-        CPU threads while fitting (None: PyTorch's setting, all cores). Small networks train
-        many times faster with 1, especially on a busy machine; the searches fit every
-        candidate with 1.
+    n_threads : int or None, default 1
+        CPU threads of PyTorch (``torch.set_num_threads``) and of BLAS/OpenMP while fitting,
+        restored afterwards. One thread is the default because the networks tuned on coresets
+        are small: they train many times faster on one thread than on all cores, most of all
+        on a busy machine, and searches run fits in parallel instead. None leaves PyTorch's
+        setting (all cores) as it is.
     random_state : int, RandomState or None, default None
         Seeds initialisation, the validation split, batch order and dropout: the same int
         gives the same model on CPU.
@@ -139,7 +141,7 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         self, *, hidden_layer_sizes=(64,), activation="relu", init="kaiming_uniform",
         dropout=0.0, batch_norm=False, optimizer="adam", lr=1e-3, weight_decay=0.0,
         lr_scheduler=None, max_epochs=100, batch_size=256, early_stopping=True, patience=10,
-        validation_fraction=0.1, tol=1e-4, device="cpu", n_threads=None, random_state=None,
+        validation_fraction=0.1, tol=1e-4, device="cpu", n_threads=1, random_state=None,
         verbose=False,
     ):  # fmt: skip
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -189,8 +191,10 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         device = self._resolve_device(torch)
         seed = int(check_random_state(self.random_state).randint(2**31 - 1))
         train, valid = self._split(X.shape[0], seed)
-        threads = nullcontext() if self.n_threads is None else threadpool_limits(self.n_threads)
-        with threads, torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]):
+        with (
+            _torch_threads(torch, self.n_threads),
+            torch.random.fork_rng(devices=[] if device.type == "cpu" else [device]),
+        ):
             torch.manual_seed(seed)
             module = build_mlp(self, X.shape[1], self.classes_.size).to(device)
             tensors = [torch.from_numpy(a).to(device) for a in (X, codes.astype(np.int64), weights)]
@@ -278,6 +282,25 @@ class TorchClassifier(ClassifierMixin, BaseEstimator):
         """The most probable class of each row."""
         probabilities = self.predict_proba(X)
         return self.classes_[np.argmax(probabilities, axis=1)]
+
+
+@contextmanager
+def _torch_threads(torch, n_threads: int | None):
+    """PyTorch's intra-op threads and the BLAS/OpenMP pools at ``n_threads`` for one fit.
+
+    Set here, after PyTorch is imported, rather than by the caller: a limit set before the
+    first ``import torch`` (as a search's per-fit limit is) does not reach PyTorch's pool.
+    """
+    if n_threads is None:
+        yield
+        return
+    previous = torch.get_num_threads()
+    torch.set_num_threads(n_threads)
+    try:
+        with threadpool_limits(n_threads):
+            yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _weighted_loss(torch, module, X, codes, weights, rows: np.ndarray) -> float:

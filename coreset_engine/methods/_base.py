@@ -47,7 +47,10 @@ class SamplingMethod(ABC):
     name: str = ""
     #: Sample each class with its own budget and a floor (protects rare classes).
     class_aware: bool = True
-    #: The tree fits a pilot model (``coreset_engine._pilot``) and passes it to ``scores``.
+    #: The tree fits a pilot model for every node it samples (``coreset_engine._pilot``): at a
+    #: leaf on a sample drawn by the method's scores without a pilot, at a merge on the merged
+    #: rows. It then needs ``pilot_factor(X, y, pilot, n_classes, backend)``, the per-row factor
+    #: the pilot multiplies those scores by (``scores(..., pilot)`` is their product).
     uses_pilot: bool = False
     #: ``scores`` takes a ``backend`` argument; the tree then passes the rows' device copy when
     #: it has one (``CoresetTree(backend="cuda")``). Methods without it always get host arrays.
@@ -59,8 +62,9 @@ class SamplingMethod(ABC):
         pilot=None, sketch: np.ndarray | None = None, backend=None,
     ) -> np.ndarray:
         """Return a positive score per row of ``X`` (rows carry ``weights``;
-        None means unit weights). ``pilot`` is a
-        fitted :class:`coreset_engine._pilot.Pilot` or None (not yet available); ``sketch`` a
+        None means unit weights). For methods that set ``uses_pilot``, ``pilot`` is a fitted
+        :class:`coreset_engine._pilot.Pilot` (at a leaf, the leaf's own; at a merge, one fitted
+        on the merged rows) or None (the rows hold one class). ``sketch`` is a
         Johnson-Lindenstrauss matrix for the leverage projection, or None (exact).
         ``backend`` (only for methods that set ``accepts_backend``) is None (compute on the
         CPU) or the same rows resident on a device, with a ``sensitivity_scores`` method of the

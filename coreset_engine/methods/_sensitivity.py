@@ -62,4 +62,14 @@ class SensitivityMethod(SamplingMethod):
     def scores(
         self, X, y, weights, stats: NodeStats, pilot=None, sketch=None, backend=None
     ) -> np.ndarray:
-        return _scores(X, y, weights, stats, pilot, stats.class_counts.size, sketch, backend)
+        base = _scores(X, y, weights, stats, None, stats.class_counts.size, sketch, backend)
+        if pilot is None:
+            return base
+        return base * self.pilot_factor(X, y, pilot, stats.class_counts.size, backend)
+
+    def pilot_factor(self, X, y, pilot, n_classes: int, backend=None) -> np.ndarray:
+        """PILOT_FLOOR + 1 - p_pilot(y_i | x_i) for every row: one small GEMM with the pilot's
+        coefficients and the fused kernel, with an empty leverage projection."""
+        score = sensitivity_scores if backend is None else backend.sensitivity_scores
+        empty = np.zeros((X.shape[1] + 1, 0))
+        return score(X, empty, 1.0, None, y, pilot, PILOT_FLOOR, n_classes)

@@ -1,4 +1,4 @@
-"""The ``coreset-engine`` command line."""
+"""``coreset-engine build``: a coreset tree from a data file, saved, with a one-screen summary."""
 
 from __future__ import annotations
 
@@ -7,19 +7,21 @@ import time
 import click
 import numpy as np
 
-from . import available_methods
+from coreset_engine import CoresetTree, available_methods
+from coreset_engine._dask import cluster_client
+from coreset_engine._paths import check_output_path
+
+from ._errors import reported_errors
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="coreset-engine")
-def main() -> None:
-    """Coreset trees for fast model tuning on large tabular data."""
-
-
-@main.command()
+@click.command("build")
 @click.argument("data_path", type=click.Path(dir_okay=False))
-@click.option("--x", "x_name", default="X", show_default=True, help="Feature dataset (2-D).")
-@click.option("--y", "y_name", default="y", show_default=True, help="Label dataset (1-D).")
+@click.option("--x", "x_name", default=None,
+              help="Feature array (HDF5/Zarr; default X) or comma-separated feature columns "
+                   "(Parquet/CSV/Arrow; default every column but --y).")  # fmt: skip
+@click.option("--y", "y_name", default="y", show_default=True, help="Label dataset or column.")
+@click.option("--format", "file_format", default=None,
+              help="hdf5, parquet, csv, arrow or zarr (default: from the suffix).")  # fmt: skip
 @click.option("--size", default=20_000, show_default=True, help="Rows in the root coreset.")
 @click.option("--chunk-size", default=1_000_000, show_default=True, help="Rows per leaf.")
 @click.option("--method", type=click.Choice(available_methods()), default="sensitivity",
@@ -30,24 +32,35 @@ def main() -> None:
               help="Where to save the tree (HDF5).")  # fmt: skip
 @click.option("--force", is_flag=True, help="Replace --out if it exists.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def build(data_path, x_name, y_name, size, chunk_size, method, n_classes, seed, out_path, force,
-          quiet):  # fmt: skip
-    """Build a coreset tree from an HDF5 file and save it."""
-    from . import CoresetTree
-    from ._paths import check_output_path
-
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Build on a local Dask cluster of this many single-threaded worker "
+                   "processes (needs coreset-engine[dask]).")  # fmt: skip
+@click.option("--scheduler", default=None,
+              help="Build on the Dask cluster at this scheduler address (tcp://host:8786); "
+                   "its workers must see DATA_PATH at the same path.")  # fmt: skip
+def build_command(data_path, x_name, y_name, file_format, size, chunk_size, method, n_classes,
+                  seed, out_path, force, quiet, workers, scheduler):  # fmt: skip
+    """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it,
+    in this process or on a Dask cluster (--workers, --scheduler)."""
     tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
                        method=method, random_state=seed)  # fmt: skip
-    try:
+    with reported_errors():
         # before any work: never overwrite the input, an existing file only with --force
         check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")
-        started = time.perf_counter()
-        tree.build_from_file(data_path, x=x_name, y=y_name, progress=not quiet)
-        seconds = time.perf_counter() - started
+        if x_name is not None and "," in x_name:
+            x_name = [name.strip() for name in x_name.split(",")]
+        with cluster_client(workers, scheduler, echo=None if quiet else _echo_err) as client:
+            started = time.perf_counter()
+            tree.build_from_file(data_path, x=x_name, y=y_name, format=file_format,
+                                 progress=not quiet,
+                                 client=False if client is None else client)  # fmt: skip
+            seconds = time.perf_counter() - started
         tree.save(out_path)
-    except (ValueError, KeyError, TypeError, FileNotFoundError) as error:
-        raise click.ClickException(str(error).strip("'\"")) from None
     click.echo(summary(tree, seconds, out_path))
+
+
+def _echo_err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def summary(tree, seconds: float, out_path: str | None = None) -> str:
@@ -57,7 +70,7 @@ def summary(tree, seconds: float, out_path: str | None = None) -> str:
     lines = [
         f"rows            {tree.n_samples_:,} x {tree.n_features_in_} features",
         f"classes         {tree.n_classes_}: "
-        + ", ".join(f"{c}: {n:,}" for c, n in enumerate(counts)),
+        + ", ".join(f"{c}: {n:,}" for c, n in zip(tree.classes_, counts)),
         f"method          {tree.method}, seed {tree.random_state}",
         f"leaves          {tree.n_leaves_} of up to {tree.chunk_size:,} rows, depth {tree.depth_}",
         f"build           {seconds:.2f} s ({tree.n_samples_ / max(seconds, 1e-9):,.0f} rows/s)",
@@ -73,33 +86,3 @@ def summary(tree, seconds: float, out_path: str | None = None) -> str:
     if out_path:
         lines.append(f"saved to        {out_path}")
     return "\n".join(lines)
-
-
-def _register_optional_commands() -> None:
-    from tuners._cli import tune_command
-
-    from ._bench_cli import bench_command, make_data_command
-
-    main.add_command(tune_command, "tune")
-    main.add_command(bench_command, "bench")
-    main.add_command(make_data_command, "make-data")
-
-
-_register_optional_commands()
-
-
-@main.command()
-@click.option("--size", default=10_000, show_default=True, help="Rows in the coreset.")
-@click.option("--chunk-size", default=100_000, show_default=True, help="Rows per leaf.")
-@click.option("--seed", default=0, show_default=True)
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Folder with kddcup99_10pct/ (default: the repository's data/).")  # fmt: skip
-def demo(size, chunk_size, seed, data_dir):
-    """Full data vs coreset vs uniform sample on KDD Cup '99: time, chosen C, test AUC."""
-    from .demo import format_table, run_demo
-
-    started = time.perf_counter()
-    table = run_demo(size=size, chunk_size=chunk_size, seed=seed, data_dir=data_dir,
-                     echo=click.echo)  # fmt: skip
-    click.echo(format_table(table))
-    click.echo(f"demo finished in {time.perf_counter() - started:.0f} s")

@@ -1,8 +1,9 @@
 """``coreset-engine bench`` and ``coreset-engine make-data``.
 
-``bench`` runs :mod:`benchmarks.bench_engine` (coreset quality and cost on the real data sets
-and a synthetic one) and writes its report with :mod:`benchmarks.bench_report`; it needs the
-``benchmarks`` package of a source checkout. ``make-data`` streams a large synthetic HDF5 file
+``bench`` runs :mod:`coreset_cli.bench.engine` (coreset quality and cost on the real data sets
+and a synthetic one) and writes its report with :mod:`coreset_cli.bench.report`; both are
+installed with the package (``python -m benchmarks.bench_engine`` runs the same code from a
+source checkout). ``make-data`` streams a large synthetic HDF5 file
 (:func:`coreset_engine.synthetic.make_synthetic_hdf5`) for the scale benchmark.
 """
 
@@ -16,6 +17,8 @@ import warnings
 
 import click
 import numpy as np
+
+from ._errors import reported_errors
 
 
 def _command_line(ctx: click.Context, name: str) -> str:
@@ -66,12 +69,9 @@ def bench_command(ctx, datasets, seeds, sizes, methods, out_dir, docs_dir, synth
     """Coreset quality and cost: uniform vs l2s vs sensitivity on the real data sets and a
     synthetic one (loss ratio, test-AUC gap, sampling seconds, fit speedup); writes CSV, JSON,
     plots and BENCHMARKS.md."""
-    try:
-        from benchmarks import bench_engine, bench_report
-    except ImportError as error:
-        raise click.ClickException(
-            f"the benchmarks package is needed (run from a source checkout): {error}"
-        ) from None
+    from .bench import engine as bench_engine
+    from .bench import report as bench_report
+
     try:
         size_list = bench_engine.parse_list(sizes, int)
     except ValueError:
@@ -80,15 +80,13 @@ def bench_command(ctx, datasets, seeds, sizes, methods, out_dir, docs_dir, synth
     if size_list and min(size_list) < 10:
         raise click.BadParameter(f"expected sizes >= 10, got {sizes!r}", param_hint="--sizes")
     warnings.filterwarnings("ignore", module="sklearn")
-    try:
+    with reported_errors():
         results = bench_engine.run(
             bench_engine.parse_list(datasets), seeds=seeds, sizes=size_list,
             methods=bench_engine.parse_list(methods) or bench_engine.METHODS, out_dir=out_dir,
             quick=quick, synthetic_rows=synthetic_rows, data_home=data_dir,
             command=_command_line(ctx, "bench"), echo=click.echo,
         )  # fmt: skip
-    except (ValueError, FileNotFoundError) as error:
-        raise click.ClickException(str(error)) from None
     docs_dir = docs_dir or (out_dir if quick else "docs")
     scale_json = os.path.join(out_dir, "scale.json")
     for path in bench_report.write_report(results, docs_dir, scale_json=scale_json):
@@ -106,7 +104,7 @@ def bench_command(ctx, datasets, seeds, sizes, methods, out_dir, docs_dir, synth
 def make_data_command(rows, features, classes, seed, out_path, quiet):
     """Stream a synthetic classification problem to HDF5 in bounded memory: heavy-tailed
     (Student-t) features, imbalanced classes, written 1,000,000 rows at a time."""
-    from .synthetic import make_synthetic_hdf5
+    from coreset_engine.synthetic import make_synthetic_hdf5
 
     folder = os.path.dirname(os.path.abspath(out_path))
     if not os.path.isdir(folder):

@@ -1,0 +1,78 @@
+"""Chunks of exactly ``chunk_size`` rows out of batches of any size, read and encoded in a
+background thread into reused buffers (pyarrow and NumPy copies release the GIL, so the next
+chunk is decoded while the caller builds a leaf from this one)."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+
+def rechunk_batches(batches, chunk_size: int) -> Iterator[tuple[int, object]]:
+    """(first row, pyarrow Table) with ``chunk_size`` rows each (the last may be shorter) out of
+    record batches of any size, without copying: a leaf never depends on row-group or block
+    sizes, so the same rows in any format make the same tree."""
+    import pyarrow as pa
+
+    pending, pending_rows, start = [], 0, 0
+    for batch in batches:
+        while batch.num_rows:
+            take = min(batch.num_rows, chunk_size - pending_rows)
+            pending.append(batch.slice(0, take))
+            pending_rows += take
+            batch = batch.slice(take)
+            if pending_rows == chunk_size:
+                yield start, pa.Table.from_batches(pending)
+                start, pending, pending_rows = start + chunk_size, [], 0
+    if pending_rows:
+        yield start, pa.Table.from_batches(pending)
+
+
+def background_chunks(
+    raw_chunks: Iterator[tuple[int, object, object]],
+    fill: Callable[[object, np.ndarray], np.ndarray],
+    max_rows: int,
+    width: int,
+    dtype,
+) -> Iterator[tuple[int, np.ndarray, object]]:
+    """Advance ``raw_chunks`` (first row, raw features, labels) in a reader thread and turn each
+    chunk's features into floats with ``fill(features, buffer)`` there, into one of two reused
+    buffers. Yields (first row, X, labels); X is valid until the next chunk is taken. An error
+    in the thread is raised in the caller."""
+    free: queue.Queue = queue.Queue()
+    ready: queue.Queue = queue.Queue()
+    for _ in range(2):
+        free.put(np.empty((max_rows, width), dtype=dtype))
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for start, features, labels in raw_chunks:
+                buffer = free.get()
+                if stop.is_set():
+                    return
+                rows = len(labels)
+                ready.put((start, buffer, fill(features, buffer[:rows]), labels))
+            ready.put(None)
+        except BaseException as error:  # handed to the consumer, which re-raises it
+            ready.put(error)
+
+    reader = threading.Thread(target=work, name="coreset-engine-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is None:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            start, buffer, X, labels = item
+            yield start, X, labels
+            free.put(buffer)
+    finally:
+        stop.set()
+        free.put(None)  # wake a reader waiting for a buffer
+        reader.join()

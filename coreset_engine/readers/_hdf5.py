@@ -1,0 +1,23 @@
+"""HDF5 files (h5py): a 2-D feature dataset and a 1-D label dataset, read by the existing
+threaded reader (``coreset_engine._hdf5``)."""
+
+from __future__ import annotations
+
+from .. import _hdf5
+from ._array import ArrayReader
+from ._base import register_reader
+
+
+@register_reader("hdf5", (".h5", ".hdf5", ".hdf", ".he5"))
+class Hdf5Reader(ArrayReader):
+    def __init__(self, source, chunk_size: int = 1 << 20):
+        super().__init__(source)
+        self._pair = _hdf5.open_dataset_pair(source.path, source.x, source.y, chunk_size)
+        self.X, self.y = self._pair.__enter__()
+
+    def close(self) -> None:
+        self._pair.__exit__(None, None, None)
+
+    def iter_chunks(self, chunk_size: int, encoder):
+        X = _hdf5._with_chunk_cache(self.X, chunk_size)
+        return _hdf5.iterate_chunks(X, self.y, chunk_size, encoder.dtype)
