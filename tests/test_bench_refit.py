@@ -35,15 +35,30 @@ def test_objective_matches_the_evaluation_module():
     assert np.isclose(bench_refit.objective(model, X, y, None), logistic_objective(model, X, y, 1))
 
 
-def test_grid_mode_times_cold_fits_and_warm_paths_with_the_same_pick(capsys):
-    rows = bench_refit.main(["--grid", "--grid-problems", "weak", "--weak-rows", "30000",
-                             "--repeats", "1"])  # fmt: skip
-    (row,) = rows
+def test_grid_mode_times_cold_fits_and_warm_paths_with_the_same_pick(tmp_path, capsys):
+    page = tmp_path / "BENCHMARKS.md"
+    page.write_text("# Benchmarks\n\nkept\n")
+    argv = ["--grid", "--grid-problems", "weak", "--weak-rows", "30000", "--repeats", "1",
+            "--markdown", str(page)]  # fmt: skip
+    (row,) = bench_refit.main(argv)
     assert row["problem"] == "weak one-hot" and row["coreset"] == 3000
     assert row["cold_pick"] == row["path_pick"] and row["score_difference"] < 1e-3
     assert row["cold_cpu"] > 0 and row["path_cpu"] > 0
     out = capsys.readouterr().out
     assert "| weak one-hot | 3,000 |" in out and "| yes |" in out
+    # the section "refit" of the page: the command that made it and the grid table only
+    text = page.read_text()
+    assert text.startswith("# Benchmarks\n\nkept\n\n<!-- section: refit -->\n")
+    assert f"`python -m benchmarks.bench_refit {' '.join(argv)}`" in text
+    assert "| weak one-hot | 3,000 |" in text and "### The search side" in text
+    assert "refit / build" not in text and text.endswith("<!-- end of section: refit -->\n")
+    bench_refit.main(argv)  # a rerun replaces the section
+    assert page.read_text().count("<!-- section: refit -->") == 1
+
+
+def test_parts_are_checked():
+    with pytest.raises(ValueError, match=r"--parts: expected refit and/or grid, got \['fit'\]"):
+        bench_refit.main(["--parts", "refit,fit"])
 
 
 def test_grid_mode_rejects_an_unknown_problem():
