@@ -2,6 +2,7 @@
 Parquet, CSV, Arrow or Zarr files."""
 
 from ._coreset import Coreset
+from ._full_fit import FullFitReport, fit_logistic_full
 from ._tree import CoresetTree
 from .methods import SamplingMethod, available_methods, register_method
 
@@ -24,9 +25,11 @@ def sample_coreset(
 __all__ = [
     "Coreset",
     "CoresetTree",
+    "FullFitReport",
     "SamplingMethod",
     "__version__",
     "available_methods",
+    "fit_logistic_full",
     "register_method",
     "sample_coreset",
 ]

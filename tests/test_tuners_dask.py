@@ -126,3 +126,18 @@ def test_failures_and_early_stops_behave_as_locally(tree, client):
     assert on_dask.stopped_early_ and local.stopped_early_
     assert len(on_dask.cv_results_["params"]) == len(local.cv_results_["params"]) < 12
     client.run(lambda: None)  # the cancelled fits left the cluster usable
+
+
+def test_full_refit_on_dask_equals_the_local_one(client):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(6000, 4))  # kept: the refit streams the rows again
+    y = (X[:, 0] - 0.5 * X[:, 1] + rng.normal(size=6000) > 0).astype(np.int64)
+    tree = CoresetTree(coreset_size=300, chunk_size=1500, random_state=0).build(X, y)
+    searches = [
+        GridSearch(LogisticRegression(), {"C": [0.01, 1.0]}, cv=3, random_state=0,
+                   refit="full", backend=backend).fit(tree)
+        for backend in ("sklearn", "dask")
+    ]  # fmt: skip
+    local, on_dask = searches
+    assert on_dask.refit_data_ == local.refit_data_ and on_dask.refit_passes_ >= 1
+    np.testing.assert_array_equal(on_dask.best_estimator_.coef_, local.best_estimator_.coef_)

@@ -82,13 +82,25 @@ class JoblibBackend:
     """Fits each task on a clone of the estimator, in ``n_jobs`` joblib workers.
 
     Every fit runs with one BLAS/OpenMP thread: small fits run several times slower with more
-    threads, so parallelism goes across fits instead.
+    threads, so parallelism goes across fits instead. With ``warm_start_path`` (the default)
+    a LogisticRegression search fits the candidates of one fold that differ only in C as a
+    path, each warm-started from the previous solution (``tuners._warm_path``);
+    ``register_backend("sklearn-cold", functools.partial(JoblibBackend,
+    warm_start_path=False))`` makes every fit start cold.
     """
 
-    def __init__(self, *, n_jobs=None):
+    def __init__(self, *, n_jobs=None, warm_start_path=True):
         self.n_jobs = n_jobs
+        self.warm_start_path = warm_start_path
 
     def run(self, tasks: list[FitTask], settings: FitSettings) -> Iterator[FitResult]:
+        if self.warm_start_path:
+            from ._warm_path import path_groups, run_paths
+
+            tasks = list(tasks)
+            groups = path_groups(tasks, settings)
+            if groups is not None:
+                return run_paths(tasks, settings, groups, self.n_jobs)
         if self.n_jobs in (None, 1):
             return (fit_and_score(task, settings) for task in tasks)
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
@@ -108,19 +120,25 @@ def one_thread():
     return _controller[0][1].limit(limits=1)
 
 
-def fit_and_score(task: FitTask, settings: FitSettings) -> FitResult:
-    """Fit one candidate on one split and score it with weights; a failure becomes a result."""
+def fit_and_score(
+    task: FitTask, settings: FitSettings, estimator=None, train=None, held_out=None
+) -> FitResult:
+    """Fit one candidate on one split and score it with weights; a failure becomes a result.
+    ``estimator``: fit this one (set to the task's parameters) instead of a fresh clone;
+    ``train`` (X, y, weights) and ``held_out`` (WeightedRows): the task's rows, if at hand."""
     rows = settings.rows
-    estimator = clone(settings.estimator).set_params(**task.params)
-    held_out = settings.validation if task.test is None else rows.take(task.test)
+    if estimator is None:
+        estimator = clone(settings.estimator)
+    estimator.set_params(**task.params)
+    if held_out is None:
+        held_out = settings.validation if task.test is None else rows.take(task.test)
+    if train is None:
+        train = rows.X[task.train], rows.y[task.train], rows.weights[task.train]
     started = time.perf_counter()
     stage = "fit"
     try:
         with one_thread():
-            fit_weighted(
-                estimator, rows.X[task.train], rows.y[task.train], rows.weights[task.train],
-                normalize_weights=settings.normalize_weights,
-            )  # fmt: skip
+            fit_weighted(estimator, *train, normalize_weights=settings.normalize_weights)
             fit_seconds = time.perf_counter() - started
             stage = "score"
             score = settings.scorer(

@@ -41,8 +41,19 @@ class GridSearch(BaseSearch):
           training rows do not.
         - a scikit-learn splitter (its ``split`` gets the coreset's row numbers as ``groups``)
           or an iterable of (train, test) index arrays.
-    refit : bool, default True
-        Refit the best parameters on all searched rows into ``best_estimator_``.
+    refit : bool or "full", default True
+        True: refit the best parameters on all searched rows (the coreset, with its weights)
+        into ``best_estimator_``: fast, and the default. ``"full"``: refit them on all rows of
+        the data instead. Given a CoresetTree, these are all rows it was built from, streamed
+        from its data file (or the arrays passed to ``build``, while they exist): a
+        LogisticRegression with an L2 penalty or none (not liblinear) by streamed Newton
+        passes warm-started at the coreset refit (:func:`coreset_engine.fit_logistic_full`:
+        its exact optimum in ~3 passes), an estimator with ``partial_fit`` by one
+        ``partial_fit`` pass over the chunks, any other by an ordinary ``fit`` on all rows
+        read into memory (a ValueError names the estimator when they take more than half the
+        memory available). Given arrays, "full" refits on all of them (as True does, except
+        after HalvingSearch's subsets); given a Coreset, "full" is an error (it holds only
+        the sampled rows).
     n_jobs : int or None, default None
         Fits run in parallel across candidates and folds with joblib (-1: all cores). Each fit
         is limited to one BLAS/OpenMP thread, which is faster for the small fits of a search.
@@ -85,13 +96,18 @@ class GridSearch(BaseSearch):
     best_params_, best_score_, best_index_ :
         The best candidate, its mean validation score and its row in ``cv_results_``.
     best_estimator_ : estimator
-        The best candidate refit on all searched rows (if ``refit``).
+        The best candidate refit on all searched rows (if ``refit``), or on all rows of the
+        data (``refit="full"``).
+    refit_time_, refit_passes_, refit_data_ :
+        Seconds of the refit, its reads of the full data (0 for a coreset refit), and what it
+        fitted on, in words (for example "all 494,021 source rows (streamed Newton, 3
+        passes)").
     n_rows_fitted_ : int
         Rows trained on, summed over all validation fits (the refit not counted).
     stopped_early_ : bool
         Whether a callback stopped the search.
-    n_splits_, scorer_, refit_time_, n_features_in_ :
-        Number of validation splits, the scorer, seconds of the refit, number of features.
+    n_splits_, scorer_, n_features_in_ :
+        Number of validation splits, the scorer, number of features.
 
     Examples
     --------

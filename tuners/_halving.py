@@ -22,7 +22,8 @@ class HalvingSearch(BaseSearch):
     by default); each later round keeps the best ``1 / factor`` of the candidates and moves one
     tree level deeper, where the coreset has more rows and approximates the data better. It
     stops when one candidate is left or at ``max_level``. The best candidate of the last round
-    wins and is refit on that round's coreset (a lone survivor is not validated again).
+    wins and is refit on that round's coreset (a lone survivor is not validated again), or on
+    all rows of the tree's source with ``refit="full"``.
 
     Given a coreset or arrays instead of a tree, the resource is rows: the rounds use nested
     stratified random subsets growing by ``factor`` up to all rows (weights scaled up so every

@@ -25,9 +25,11 @@ from ._data import (
     check_accepts_weights,
     fit_weighted,
     int_seed,
+    is_coreset,
     is_coreset_tree,
     resolve_rows,
 )
+from ._full_refit import refit_on_all_rows
 from ._results import build_cv_results, candidate_record
 from ._splits import DEFAULT_SEED, make_splits
 
@@ -51,7 +53,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         "estimator": [HasMethods(["fit"])],
         "scoring": [str, callable, None],
         "cv": ["cv_object", StrOptions({"leaves"})],
-        "refit": ["boolean"],
+        "refit": ["boolean", StrOptions({"full"})],
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "normalize_weights": ["boolean"],
@@ -118,6 +120,12 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit(self, X, y, sample_weight, validation_data):
         caller = type(self).__name__
         check_accepts_weights(self.estimator, caller)
+        if self.refit == "full" and is_coreset(X):
+            raise ValueError(
+                f"{caller} with refit='full' refits on all rows of the data: pass the "
+                "CoresetTree (it knows where its rows came from) or the arrays, not a Coreset "
+                "(it holds only the sampled rows)."
+            )
         backend = get_backend(self.backend, n_jobs=self.n_jobs, caller=caller)
         self._seed = int_seed(DEFAULT_SEED if self.random_state is None else self.random_state)
         self._source = X if is_coreset_tree(X) else None
@@ -196,12 +204,22 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         self.best_params_ = self.cv_results_["params"][self.best_index_]
         self.best_score_ = float(self.cv_results_["mean_test_score"][self.best_index_])
         if self.refit:
-            rows = self._refit_rows
             started = time.perf_counter()
-            with one_thread():  # a coreset fit is small: one thread is fastest
-                self.best_estimator_ = fit_weighted(
-                    clone(self.estimator).set_params(**self.best_params_),
-                    rows.X, rows.y, rows.weights, normalize_weights=self.normalize_weights,
+            if self.refit == "full" and self._source is not None:
+                self.best_estimator_, self.refit_passes_, self.refit_data_ = refit_on_all_rows(
+                    self, self.best_params_, self._source, self._refit_rows, caller
+                )
+            else:  # the searched rows, or all arrays given to fit for refit="full"
+                rows = self._rows if self.refit == "full" else self._refit_rows
+                with one_thread():  # a coreset fit is small: one thread is fastest
+                    self.best_estimator_ = fit_weighted(
+                        clone(self.estimator).set_params(**self.best_params_),
+                        rows.X, rows.y, rows.weights, normalize_weights=self.normalize_weights,
+                    )  # fmt: skip
+                self.refit_passes_ = 0
+                self.refit_data_ = (
+                    f"all {len(rows):,} rows given to fit" if self.refit == "full"
+                    else f"{len(rows):,} searched rows, weighted"
                 )  # fmt: skip
             self.refit_time_ = time.perf_counter() - started
 

@@ -1,0 +1,582 @@
+"""Logistic regression on all rows, exactly, in a few streamed passes.
+
+A coreset's model is within a fraction of a percent of the full-data optimum; this finishes
+the job: damped Newton (IRLS) passes over all rows the tree was built from (or arrays, or any
+stream of chunks), warm-started at the coreset's solution, minimising scikit-learn's
+LogisticRegression objective::
+
+    C * sum_i s_i * cw_{y_i} * loss_i(coef, intercept) + ||coef||^2 / 2
+
+(``s`` sample weights, ``cw`` class weights, the intercept unpenalised, multinomial
+coefficients in scikit-learn's symmetric form), so the model that comes back is the one
+``LogisticRegression(C=C, class_weight=...).fit(X, y)`` would return, to solver tolerance.
+
+Each pass (``_full_fit_pass``) reads all rows once and sums, chunk by chunk, the loss and its
+gradient at a few candidate points: the Newton step from the point held and Levenberg-Marquardt
+damped versions of it. At the undamped candidate it also sums the exact Hessian (two classes:
+a weighted Gram matrix per chunk, as the build accumulates its Gram) or, for K > 2 classes
+(whose exact Hessian costs ~K^2 / 2 Gram matrices per pass), draws a priority sample of rows
+with probability proportional to their share of the Hessian's trace, from which the Hessian at
+any candidate is estimated after the pass (subsampled Newton: losses and gradients stay exact,
+so the optimum is the exact one; the approximate curvature only slows convergence from
+quadratic to fast linear). The pass then moves to the candidate with the lowest loss among
+those that decrease it enough (Armijo): a trust region tried at several radii at once, its
+trial losses summed in the same pass as the next gradient, so a step never increases the
+objective; when no candidate decreases it, the next pass tries stronger dampings from the
+same point. ``benchmarks/bench_refit.py`` measures passes, the gap to scikit-learn's optimum
+and the cost against a build on every data set here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+
+from ._cpu import blas_single_thread
+from ._full_fit_pass import Layout, PassPlan, run_pass, sample_hessian
+from ._validation import as_feature_matrix, check_int
+
+CALLER = "fit_logistic_full"
+#: Candidate points per pass: theta + the Newton step damped by mu times the Hessian's mean
+#: diagonal (Levenberg-Marquardt), for mu = 0 and mu = c, 10 c, ... from the last mu that
+#: worked, divided by 10 (INITIAL_DAMPING at first); after a pass in which none decreased the
+#: objective, stronger dampings only. Each candidate adds a column to two GEMMs and a loop
+#: over the rows (K of each for K classes). After an accepted Newton step the next one is
+#: nearly always accepted too, so it comes alone. Counts: after a new point, after a new point
+#: reached by a Newton step, after a failed pass.
+CANDIDATES = (3, 1, 3)
+MULTINOMIAL_CANDIDATES = (2, 1, 2)
+INITIAL_DAMPING = 1e-2
+MIN_DAMPING = 1e-3
+#: Give up (rounding level) when even this damping decreases nothing.
+MAX_DAMPING = 1e12
+ARMIJO = 1e-4
+#: Rows of the Hessian sample per coefficient (at least MIN_HESSIAN_ROWS).
+HESSIAN_ROWS_PER_COEFFICIENT = 50
+MIN_HESSIAN_ROWS = 20_000
+DEFAULT_ARRAY_CHUNK = 1_000_000
+#: The warm start on a tree's coreset: solved to this relative gap (the coreset's optimum is
+#: ~1e-3 from the full one), with a Hessian from this many of its rows (cheaper passes).
+WARM_START_TOL = 1e-5
+WARM_START_HESSIAN_ROWS = 5000
+
+
+@dataclass
+class FullFitReport:
+    """How :func:`fit_logistic_full` went (``model.full_fit_``), one entry per pass.
+
+    ``objectives``: ``sum_i s_i cw_i loss_i + ||coef||^2 / (2 C)`` over all rows at the point
+    held after the pass (the form of :func:`coreset_engine.evaluation.logistic_objective`).
+    ``predicted_gaps``: the Newton estimate of how far that is above the optimum, relative
+    (None after a pass that accepted no candidate). ``dampings``: the damping of the
+    candidate the pass accepted (0: the Newton step; None: the first pass, which evaluates
+    the start; nan: none decreased the objective, the next pass tries stronger dampings).
+    ``passes`` counts every read of the data, a read to count labels included
+    (``label_pass``)."""
+
+    passes: int = 0
+    objectives: list = field(default_factory=list)
+    predicted_gaps: list = field(default_factory=list)
+    dampings: list = field(default_factory=list)
+    pass_seconds: list = field(default_factory=list)
+    converged: bool = False
+    n_rows: int = 0
+    hessian: str = "exact"
+    hessian_rows: int = 0
+    warm_start: str = "zeros"
+    warm_start_seconds: float = 0.0
+    label_pass: bool = False
+    seconds: float = 0.0
+
+
+@dataclass
+class _Source:
+    """Chunks of (X, class codes, sample weights or None) and what is known up front."""
+
+    chunks: Callable  # chunk_size -> iterator
+    classes: np.ndarray | None
+    class_totals: np.ndarray | None
+    n_features: int | None
+    coreset: object = None  # a tree's root coreset, for the warm start
+    raw: Callable | None = None  # a callable source as given (for counting its labels)
+
+
+def fit_logistic_full(
+    data,
+    y=None,
+    *,
+    sample_weight=None,
+    C: float = 1.0,
+    class_weight=None,
+    fit_intercept: bool = True,
+    warm_start=None,
+    tol: float = 1e-7,
+    max_passes: int = 10,
+    chunk_size: int | None = None,
+    hessian: str = "auto",
+    hessian_rows: int | None = None,
+    random_state: int = 0,
+    callback: Callable | None = None,
+) -> LogisticRegression:
+    """Fit L2 logistic regression on all rows by streamed Newton passes.
+
+    Parameters
+    ----------
+    data : CoresetTree, array-like of shape (n_samples, n_features), or callable
+        A :class:`CoresetTree`: all rows it was built from (``tree.iter_source_chunks``: its
+        data file, or the arrays passed to ``build`` while they exist), warm-started at the
+        solution on its root coreset. An array: ``y`` (and ``sample_weight``) go with it. A
+        callable: ``data()`` returns a fresh iterator of ``(X, y)`` or ``(X, y, w)`` chunks
+        each time it is called (one call per pass).
+    y : array-like of shape (n_samples,), optional
+        Labels, with an array ``data`` only.
+    sample_weight : array-like of shape (n_samples,), optional
+        Row weights, with an array ``data`` only.
+    C : float, default 1.0
+        Inverse regularisation strength, > 0; ``np.inf`` for no penalty.
+    class_weight : None, "balanced" or dict
+        As in LogisticRegression; "balanced" uses the class totals of all rows (a tree knows
+        them; a callable source is read once more to count them).
+    fit_intercept : bool, default True
+    warm_start : None, fitted LogisticRegression or array of shape (n_out, n_features [+ 1])
+        Where Newton starts. None: the solution on the tree's root coreset (a tree), else 0.
+    tol : float, default 1e-7
+        Stop when the Newton estimate of the remaining decrease of the objective is at most
+        ``tol`` times the objective: a relative gap to the optimum (not scikit-learn's
+        gradient tolerance). Each pass reads all rows, so the default stops as soon as the
+        objective is within 1e-7 of the optimum; the coefficients are then within about
+        sqrt(1e-7) relative of scikit-learn's, and predictions agree to ~1e-4.
+    max_passes : int, default 10
+        Reads of the data at most (a ConvergenceWarning if ``tol`` is not reached).
+    chunk_size : int or None
+        Rows per chunk read (default: the tree's ``chunk_size``, or 1,000,000).
+    hessian : {"auto", "exact", "sampled"}, default "auto"
+        "exact" accumulates the exact Hessian every pass; "sampled" builds it from a priority
+        sample of ``hessian_rows`` rows drawn during the pass. "auto": exact for two
+        classes, sampled for more (where the exact one costs ~K^2 / 2 Gram matrices a pass).
+    hessian_rows : int or None
+        Rows of the Hessian sample (default: 50 per coefficient, at least 20,000).
+    random_state : int, default 0
+        Seeds the Hessian sample (its uniforms are fixed by row number, so the result does
+        not depend on ``chunk_size``).
+    callback : callable, optional
+        ``callback(report)`` after every pass, with the :class:`FullFitReport` so far.
+
+    Returns
+    -------
+    LogisticRegression
+        Fitted (``classes_``, ``coef_``, ``intercept_``, ``n_iter_`` = passes), with the
+        :class:`FullFitReport` in ``full_fit_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from coreset_engine import CoresetTree, fit_logistic_full
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50_000, 4)); y = (X[:, 0] + rng.logistic(size=50_000) > 0).astype(int)
+    >>> tree = CoresetTree(coreset_size=2000, chunk_size=10_000, random_state=0).build(X, y)
+    >>> model = fit_logistic_full(tree, C=1.0)
+    >>> model.full_fit_.converged, model.full_fit_.passes <= 4
+    (True, True)
+    """
+    started = time.perf_counter()
+    _check_params(C, tol, max_passes, hessian, hessian_rows)
+    source = _resolve_source(data, y, sample_weight)
+    report = FullFitReport()
+    chunk_size = _chunk_size(data, chunk_size)
+    if source.classes is None or (class_weight == "balanced" and source.class_totals is None):
+        _count_labels(source, chunk_size, warm_start)
+        report.passes, report.label_pass = 1, True
+    classes = source.classes
+    if classes.size < 2:
+        raise ValueError(
+            f"{CALLER} needs rows of at least 2 classes. Got only class {classes.tolist()}."
+        )
+    layout = Layout(classes.size, int(source.n_features), bool(fit_intercept),
+                    _class_factors(class_weight, classes, source.class_totals))  # fmt: skip
+    mode = hessian if hessian != "auto" else ("exact" if layout.n_out == 1 else "sampled")
+    report.hessian = mode
+    report.hessian_rows = hessian_rows or max(
+        MIN_HESSIAN_ROWS, HESSIAN_ROWS_PER_COEFFICIENT * layout.n_out * layout.width
+    )
+    warm_started = time.perf_counter()
+    theta, report.warm_start = _initial_theta(warm_start, source, layout, C, class_weight)
+    report.warm_start_seconds = time.perf_counter() - warm_started
+    with blas_single_thread():
+        theta = _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
+                        random_state, callback)  # fmt: skip
+    report.seconds = time.perf_counter() - started
+    model = _to_estimator(theta, layout, classes, C, class_weight, report)
+    if not report.converged:
+        warnings.warn(
+            f"{CALLER} did not reach tol={tol} in max_passes={max_passes} passes (predicted "
+            f"relative gap {report.predicted_gaps[-1] if report.predicted_gaps else 'unknown'}"
+            "). Increase max_passes.",
+            ConvergenceWarning,
+            stacklevel=2,
+        )
+    return model
+
+
+# --------------------------------------------------------------------------- Newton
+def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report, seed, callback):
+    """Passes until the predicted gap is below ``tol``; returns the last accepted point."""
+    points = theta[None]  # the first pass evaluates the start
+    objective = gradient = slopes = None
+    center = INITIAL_DAMPING  # Levenberg-Marquardt damping, adapted as steps succeed or fail
+    dampings, failed = np.zeros(1), False
+    penalized = _penalized(layout)
+    while report.passes < max_passes:
+        pass_started = time.perf_counter()
+        exact = mode == "exact"
+        # the sample gives the Hessian at any candidate but the first (at all of them when
+        # sampled); a pass of one point with an exact Hessian needs none
+        sample_rows = 0 if exact and len(points) == 1 else report.hessian_rows
+        plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes))
+        sums = run_pass(source.chunks(chunk_size), layout, plan)
+        report.passes += 1
+        report.n_rows = sums.n_rows
+        weight = sums.total_weight
+        lam = 0.0 if np.isinf(C) else 1.0 / (C * weight)
+        values = sums.losses / weight + 0.5 * lam * (points**2 * penalized).sum(axis=(1, 2))
+        if objective is None:
+            chosen = 0
+        else:  # the lowest candidate among those that decrease enough (Armijo)
+            decreasing = np.flatnonzero(values <= objective + ARMIJO * slopes)
+            chosen = decreasing[np.argmin(values[decreasing])] if decreasing.size else None
+        failed = chosen is None
+        if failed:  # stronger dampings from the same point
+            center = max(center, dampings[-1] * 10.0)
+            report.dampings.append(math.nan)
+            report.predicted_gaps.append(None)
+        else:
+            if objective is not None:
+                report.dampings.append(float(dampings[chosen]))
+                center = max(MIN_DAMPING, dampings[chosen] / 10 or center / 10)
+            else:
+                report.dampings.append(None)
+            theta, objective = points[chosen], float(values[chosen])
+            gradient = sums.gradients[chosen] / weight + lam * theta * penalized
+            if chosen == 0 and sums.hessian is not None:
+                curvature = sums.hessian / weight
+            else:
+                curvature = sample_hessian(sums.sample, theta, layout) / weight
+            system = _newton_system(curvature, lam, penalized, layout)
+        after_newton = not failed and report.dampings[-1] == 0.0
+        dampings = _dampings(layout, center, failed, after_newton)
+        steps = _steps(system, gradient, dampings)
+        slopes = (steps * gradient).sum(axis=(1, 2))  # < 0: descent directions
+        if not failed:  # the first candidate is the Newton step: its decrement is the gap
+            gap = -0.5 * float(slopes[0]) / max(abs(objective), 1e-300)
+            report.predicted_gaps.append(gap)
+            report.converged = gap <= tol
+        report.objectives.append(objective * weight)
+        report.pass_seconds.append(time.perf_counter() - pass_started)
+        if callback is not None:
+            callback(report)
+        if report.converged or center > MAX_DAMPING:
+            break  # converged, or no decrease even along tiny steps: at rounding level
+        points = theta[None] + steps
+    return theta
+
+
+def _dampings(layout: Layout, center: float, failed: bool, after_newton: bool) -> np.ndarray:
+    """Damping of each candidate, relative to the Hessian's mean diagonal: after a new point
+    the Newton step (0) and Levenberg-Marquardt steps from the last damping that worked;
+    after a pass in which none decreased the objective, only stronger ones."""
+    fresh, newton, after_failure = CANDIDATES if layout.n_out == 1 else MULTINOMIAL_CANDIDATES
+    if failed:
+        return center * 10.0 ** np.arange(after_failure)
+    count = newton if after_newton else fresh
+    return np.concatenate([[0.0], center * 10.0 ** np.arange(count - 1)])
+
+
+def _newton_system(curvature, lam, penalized, layout):
+    """Eigendecomposition of the Hessian of the normalised objective (the penalty added)."""
+    n_out = layout.n_out
+    H = curvature + np.diag(np.tile(lam * penalized[0], n_out))
+    if n_out > 1:
+        # the multinomial loss does not change when a vector is added to every class's
+        # coefficients; along the unpenalised such directions (the intercepts, all of them
+        # without penalty) H is singular. The gradient is orthogonal to them, so a positive
+        # term there leaves the step unchanged.
+        free = (penalized[0] == 0) | (lam == 0)
+        scale = max(float(np.mean(np.diag(H))), 1e-300) / n_out
+        H = H + np.kron(np.ones((n_out, n_out)), np.diag(free * scale))
+    H = 0.5 * (H + H.T)
+    eigenvalues, vectors = np.linalg.eigh(H)
+    floor = max(float(eigenvalues[-1]), 1e-300) * 1e-14  # rounding: never a negative curvature
+    return np.maximum(eigenvalues, floor), vectors, float(np.mean(np.diag(H)))
+
+
+def _steps(system, gradient, dampings) -> np.ndarray:
+    """-(H + mu * mean(diag H) * I)^-1 g for each damping mu; shape (J, n_out, width)."""
+    eigenvalues, vectors, scale = system
+    projected = vectors.T @ gradient.reshape(-1)
+    steps = [-(vectors @ (projected / (eigenvalues + mu * scale))) for mu in dampings]
+    return np.stack(steps).reshape(len(dampings), *gradient.shape)
+
+
+def _penalized(layout: Layout) -> np.ndarray:
+    penalized = np.ones((1, layout.width))
+    if layout.fit_intercept:
+        penalized[0, -1] = 0.0
+    return penalized
+
+
+def _penalty(theta, penalized) -> float:
+    return float(((theta * theta) * penalized).sum())
+
+
+def _pass_key(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), index]).generate_state(1, np.uint64)[0])
+
+
+# --------------------------------------------------------------------------- inputs
+def _check_params(C, tol, max_passes, hessian, hessian_rows) -> None:
+    if isinstance(C, bool) or not isinstance(C, (int, float, np.number)) or not C > 0:
+        raise ValueError(
+            f"The 'C' parameter of {CALLER} must be a float > 0 (np.inf: no penalty). "
+            f"Got {C!r} instead."
+        )
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.number)) or not tol >= 0:
+        raise ValueError(f"The 'tol' parameter of {CALLER} must be a float >= 0. Got {tol!r}.")
+    check_int(max_passes, "max_passes", CALLER)
+    if hessian not in ("auto", "exact", "sampled"):
+        raise ValueError(
+            f"The 'hessian' parameter of {CALLER} must be one of ['auto', 'exact', 'sampled']. "
+            f"Got {hessian!r} instead."
+        )
+    if hessian_rows is not None:
+        check_int(hessian_rows, "hessian_rows", CALLER)
+
+
+def _chunk_size(data, chunk_size) -> int:
+    if chunk_size is not None:
+        return check_int(chunk_size, "chunk_size", CALLER)
+    return int(data.chunk_size) if _is_tree(data) else DEFAULT_ARRAY_CHUNK
+
+
+def _is_tree(data) -> bool:
+    return hasattr(data, "iter_source_chunks") and hasattr(data, "class_counts_")
+
+
+def _resolve_source(data, y, sample_weight) -> _Source:
+    if _is_tree(data):
+        if y is not None or sample_weight is not None:
+            raise ValueError(
+                f"{CALLER} takes y and sample_weight only with an array; a CoresetTree streams "
+                "its own rows and labels."
+            )
+        counts = data.class_counts_
+        present = np.flatnonzero(counts)
+        lookup = np.full(counts.size, -1, dtype=np.int64)
+        lookup[present] = np.arange(present.size)
+
+        def tree_chunks(chunk_size):
+            # rows read and encoded exactly as the build read them (categories, dtype); the
+            # labels come as the tree's codes, the model gets the label values (classes_)
+            for _, X, labels in data.iter_source_chunks(chunk_size):
+                yield X, lookup[labels], None
+
+        return _Source(tree_chunks, tree_classes(data)[present],
+                       counts[present].astype(np.float64), data.n_features_in_,
+                       data.get_coreset())  # fmt: skip
+    if callable(data) and not hasattr(data, "shape"):
+        if y is not None or sample_weight is not None:
+            raise ValueError(f"{CALLER} takes y and sample_weight only with an array.")
+        return _callable_source(data)
+    if y is None:
+        raise ValueError(f"{CALLER} needs y with an array X (or pass a CoresetTree).")
+    X = as_feature_matrix(data)
+    labels = np.asarray(y)
+    if labels.shape != (X.shape[0],):
+        raise ValueError(
+            f"y must have shape ({X.shape[0]},) to match X. Got {labels.shape} instead."
+        )
+    classes, codes = np.unique(labels, return_inverse=True)
+    weights = None
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight, dtype=np.float64)
+        valid = weights.shape == labels.shape and np.all(np.isfinite(weights))
+        if not valid or np.any(weights < 0):
+            raise ValueError(
+                f"The 'sample_weight' parameter of {CALLER} must be {labels.size} finite "
+                f"floats >= 0. Got shape {weights.shape} instead."
+            )
+    totals = np.bincount(codes, weights=weights, minlength=classes.size).astype(np.float64)
+
+    def array_chunks(chunk_size):
+        for start in range(0, X.shape[0], chunk_size):
+            part = slice(start, start + chunk_size)
+            yield X[part], codes[part], None if weights is None else weights[part]
+
+    return _Source(array_chunks, classes, totals, X.shape[1])
+
+
+def tree_classes(tree) -> np.ndarray:
+    """The label value of each of a tree's label codes (``classes_``; the codes themselves for
+    a tree that does not know them)."""
+    n_codes = tree.class_counts_.size
+    classes = getattr(tree, "classes_", None)
+    if classes is None or len(classes) != n_codes:
+        return np.arange(n_codes)
+    return np.asarray(classes)
+
+
+def _callable_source(make_chunks) -> _Source:
+    source = _Source(None, None, None, None)
+
+    def chunks(chunk_size):
+        for item in make_chunks():
+            X, labels, weights = _unpack_chunk(item)
+            if source.n_features is not None and X.shape[1] != source.n_features:
+                raise ValueError(
+                    f"Every chunk must have {source.n_features} features. Got {X.shape[1]}."
+                )
+            codes = np.searchsorted(source.classes, labels)
+            codes = np.minimum(codes, source.classes.size - 1)
+            unknown = source.classes[codes] != labels
+            if unknown.any():
+                raise ValueError(
+                    f"A chunk holds label {labels[np.flatnonzero(unknown)[0]]!r}, not among "
+                    f"the classes {source.classes.tolist()}."
+                )
+            yield X, codes, weights
+
+    source.chunks, source.raw = chunks, make_chunks
+    return source
+
+
+def _unpack_chunk(item):
+    if not isinstance(item, tuple) or len(item) not in (2, 3):
+        raise ValueError(
+            f"The chunks of a callable data source of {CALLER} must be tuples (X, y) or "
+            f"(X, y, w). Got {type(item).__name__} instead."
+        )
+    X = as_feature_matrix(item[0])
+    labels = np.asarray(item[1])
+    weights = None if len(item) == 2 else np.asarray(item[2], dtype=np.float64)
+    if labels.shape != (X.shape[0],) or (weights is not None and weights.shape != labels.shape):
+        raise ValueError(
+            f"A chunk of a callable data source of {CALLER} has {X.shape[0]} rows but labels "
+            f"of shape {labels.shape}" + ("" if weights is None else f", weights {weights.shape}")
+        )
+    return X, labels, weights
+
+
+def _count_labels(source: _Source, chunk_size: int, warm_start) -> None:
+    """One read of a callable source: its classes, class totals and number of features."""
+    totals: dict = {}
+    for item in source.raw():
+        X, labels, weights = _unpack_chunk(item)
+        source.n_features = X.shape[1] if source.n_features is None else source.n_features
+        values, inverse = np.unique(labels, return_inverse=True)
+        sums = np.bincount(inverse, weights=weights, minlength=values.size)
+        for value, total in zip(values.tolist(), sums.tolist()):
+            totals[value] = totals.get(value, 0.0) + total
+    if source.n_features is None:
+        raise ValueError(f"The callable data source of {CALLER} yielded no chunks.")
+    source.classes = np.array(sorted(totals))
+    source.class_totals = np.array([totals[c] for c in source.classes], dtype=np.float64)
+
+
+def _class_factors(class_weight, classes, totals) -> np.ndarray:
+    if class_weight is None:
+        return np.ones(classes.size)
+    if isinstance(class_weight, str) and class_weight == "balanced":
+        return totals.sum() / (classes.size * np.maximum(totals, 1e-300))
+    if isinstance(class_weight, dict):
+        from sklearn.utils.class_weight import compute_class_weight
+
+        return compute_class_weight(class_weight, classes=classes, y=classes)
+    raise ValueError(
+        f"The 'class_weight' parameter of {CALLER} must be None, 'balanced' or a dict. "
+        f"Got {class_weight!r} instead."
+    )
+
+
+def _initial_theta(warm_start, source, layout, C, class_weight):
+    shape = (layout.n_out, layout.width)
+    if warm_start is None and source.coreset is not None:
+        model = _fit_coreset(source.coreset, layout, C, source.classes)
+        if model is not None:
+            return _theta_from_model(model, layout, source.classes), "coreset"
+        return np.zeros(shape), "zeros"
+    if warm_start is None:
+        return np.zeros(shape), "zeros"
+    if hasattr(warm_start, "coef_"):
+        return _theta_from_model(warm_start, layout, source.classes, strict=True), "given"
+    theta = np.asarray(warm_start, dtype=np.float64)
+    if theta.shape == (layout.n_out, layout.n_features) and layout.fit_intercept:
+        theta = np.hstack([theta, np.zeros((layout.n_out, 1))])
+    if theta.shape != shape:
+        raise ValueError(
+            f"The 'warm_start' parameter of {CALLER} must be a fitted LogisticRegression or an "
+            f"array of shape {shape}. Got shape {theta.shape} instead."
+        )
+    return theta.copy(), "given"
+
+
+def _theta_from_model(model, layout, classes, *, strict=False):
+    shape = (layout.n_out, layout.width)
+    coef = np.asarray(model.coef_, dtype=np.float64)
+    model_classes = np.asarray(getattr(model, "classes_", classes))
+    same = model_classes.shape == classes.shape and np.all(model_classes == classes)
+    if not same or coef.shape != (layout.n_out, layout.n_features):
+        if strict:
+            raise ValueError(
+                f"The 'warm_start' model of {CALLER} must have classes {classes.tolist()} and "
+                f"{layout.n_features} features. Got classes {model_classes.tolist()} and "
+                f"coef_ of shape {coef.shape}."
+            )
+        return np.zeros(shape)
+    theta = np.zeros(shape)
+    theta[:, : layout.n_features] = coef
+    if layout.fit_intercept:
+        theta[:, -1] = np.asarray(model.intercept_, dtype=np.float64).reshape(-1)
+    return theta
+
+
+def _fit_coreset(coreset, layout, C, classes):
+    """The same objective on the tree's root coreset, solved in memory by the same method to
+    a loose tolerance (the coreset's optimum is itself ~1e-3 from the full one). None if the
+    coreset lacks a class."""
+    labels = np.asarray(getattr(coreset, "decoded_y", coreset.y))  # values, as classes
+    if not np.array_equal(np.unique(labels), classes):
+        return None
+    factors = dict(zip(classes.tolist(), layout.class_factors.tolist()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return fit_logistic_full(
+            coreset.X, labels, sample_weight=coreset.weights, C=C, class_weight=factors,
+            fit_intercept=layout.fit_intercept, tol=WARM_START_TOL, max_passes=100,
+            hessian_rows=WARM_START_HESSIAN_ROWS,
+        )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- output
+def _to_estimator(theta, layout, classes, C, class_weight, report) -> LogisticRegression:
+    theta = theta.copy()
+    if layout.n_out > 1:  # scikit-learn's symmetric form: unpenalised coordinates centred
+        free = np.zeros(layout.width, dtype=bool)
+        if layout.fit_intercept:
+            free[-1] = True
+        if np.isinf(C):
+            free[:] = True
+        theta[:, free] -= theta[:, free].mean(axis=0)
+    model = LogisticRegression(C=C, class_weight=class_weight, fit_intercept=layout.fit_intercept)
+    model.classes_ = np.asarray(classes)
+    model.coef_ = np.ascontiguousarray(theta[:, : layout.n_features])
+    model.intercept_ = theta[:, -1].copy() if layout.fit_intercept else np.zeros(layout.n_out)
+    model.n_features_in_ = layout.n_features
+    model.n_iter_ = np.array([report.passes], dtype=np.int32)
+    model.full_fit_ = report
+    return model

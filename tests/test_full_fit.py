@@ -1,0 +1,262 @@
+"""fit_logistic_full: streamed Newton passes reach scikit-learn's full-data optimum."""
+
+import warnings
+
+import numpy as np
+import pytest
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.class_weight import compute_class_weight
+
+from coreset_engine import CoresetTree, fit_logistic_full
+from coreset_engine._full_fit_kernels import binary_rows, multinomial_rows
+from coreset_engine._full_fit_pass import (
+    HessianSample,
+    Layout,
+    PassPlan,
+    multinomial_hessian,
+    run_pass,
+    sample_hessian,
+)
+from coreset_engine.synthetic import make_synthetic
+
+
+def objective(model, X, y, C, class_weight=None, sample_weight=None):
+    """C-free form: sum_i s_i cw_i loss_i + ||coef||^2 / (2 C), computed directly."""
+    scores = np.atleast_2d(model.decision_function(X).T).T
+    classes = model.classes_
+    position = np.searchsorted(classes, y)
+    if scores.shape[1] == 1:
+        scores = np.hstack([np.zeros_like(scores), scores])
+    losses = np.logaddexp.reduce(scores, axis=1) - scores[np.arange(y.size), position]
+    weights = np.ones(y.size) if sample_weight is None else np.asarray(sample_weight, float)
+    if class_weight is not None:
+        factors = compute_class_weight(class_weight, classes=classes, y=y,
+                                       sample_weight=sample_weight)  # fmt: skip
+        weights = weights * factors[position]
+    penalty = 0.0 if np.isinf(C) else float((model.coef_**2).sum()) / (2 * C)
+    return float(weights @ losses) + penalty
+
+
+def reference(X, y, C=1.0, class_weight=None, sample_weight=None, fit_intercept=True):
+    model = LogisticRegression(C=C, class_weight=class_weight, solver="newton-cholesky",
+                               tol=1e-12, max_iter=300, fit_intercept=fit_intercept)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return model.fit(X, y, sample_weight=sample_weight)
+
+
+def gap(model, ref, X, y, **kwargs):
+    best = objective(ref, X, y, **kwargs)
+    return (objective(model, X, y, **kwargs) - best) / best
+
+
+@pytest.fixture(scope="module")
+def binary():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40_000, 6)) * np.array([1, 2, 0.5, 1, 3, 1])
+    y = X @ np.array([1.0, -0.5, 2.0, 0.0, 0.3, -1.0]) + 0.5 + rng.logistic(size=40_000) > 0
+    return X, y.astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def multiclass():
+    return make_synthetic(30_000, n_features=8, n_classes=4, dtype=np.float64, random_state=1)
+
+
+@pytest.mark.parametrize("class_weight", [None, "balanced", {0: 3.0, 1: 0.5}])
+def test_binary_tree_matches_sklearn_in_few_passes(binary, class_weight):
+    X, y = binary
+    tree = CoresetTree(coreset_size=1000, chunk_size=8000, random_state=0).build(X, y)
+    model = fit_logistic_full(tree, C=0.5, class_weight=class_weight)
+    report = model.full_fit_
+    assert report.converged and report.passes <= 4 and report.warm_start == "coreset"
+    assert report.n_rows == X.shape[0] and model.n_iter_[0] == report.passes
+    ref = reference(X, y, C=0.5, class_weight=class_weight)
+    assert gap(model, ref, X, y, C=0.5, class_weight=class_weight) < 1e-6
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=2e-3, atol=1e-4)
+    assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
+
+
+@pytest.mark.parametrize("hessian", ["auto", "exact"])
+def test_multinomial_tree_matches_sklearn(multiclass, hessian):
+    X, y = multiclass
+    tree = CoresetTree(coreset_size=2000, chunk_size=10_000, random_state=0).build(X, y)
+    model = fit_logistic_full(tree, C=2.0, class_weight="balanced", hessian=hessian)
+    report = model.full_fit_
+    assert report.hessian == ("sampled" if hessian == "auto" else "exact")
+    assert report.converged and report.passes <= 5
+    ref = reference(X, y, C=2.0, class_weight="balanced")
+    assert gap(model, ref, X, y, C=2.0, class_weight="balanced") < 1e-6
+    assert model.coef_.shape == (4, 8) and model.intercept_.shape == (4,)
+    assert abs(model.intercept_.sum()) < 1e-9  # scikit-learn's symmetric form
+
+
+def test_float32_rows_and_chunk_size_do_not_change_the_result(binary):
+    X, y = binary
+    X32 = X.astype(np.float32)
+    tree = CoresetTree(coreset_size=1000, chunk_size=9000, random_state=0).build(X32, y)
+    small = fit_logistic_full(tree, C=1.0, chunk_size=3000)
+    large = fit_logistic_full(tree, C=1.0, chunk_size=40_000)
+    assert small.full_fit_.passes == large.full_fit_.passes
+    np.testing.assert_allclose(small.coef_, large.coef_, rtol=1e-8, atol=1e-10)
+    X64 = X32.astype(np.float64)  # the optimum of the stored float32 values
+    assert gap(large, reference(X64, y), X64, y, C=1.0) < 1e-6
+
+
+def test_arrays_with_sample_weight_and_no_intercept(binary):
+    X, y = binary
+    weights = np.random.default_rng(1).uniform(0.2, 3.0, size=y.size)
+    model = fit_logistic_full(X, y, sample_weight=weights, C=0.1, fit_intercept=False)
+    assert model.full_fit_.warm_start == "zeros" and model.full_fit_.converged
+    assert np.all(model.intercept_ == 0)
+    ref = reference(X, y, C=0.1, sample_weight=weights, fit_intercept=False)
+    assert gap(model, ref, X, y, C=0.1, sample_weight=weights) < 1e-6
+
+
+def test_no_penalty_multinomial_is_centred(multiclass):
+    X, y = multiclass
+    model = fit_logistic_full(X, y, C=np.inf)
+    ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12, max_iter=300)
+    ref.fit(X, y)
+    assert gap(model, ref, X, y, C=np.inf) < 1e-6
+    np.testing.assert_allclose(model.coef_.sum(axis=0), 0.0, atol=1e-9)
+
+
+def test_divergence_prone_start_is_survived(binary):
+    """A start far out (all rows saturated, Newton steps huge): only decreasing steps are
+    taken, and it still reaches the optimum."""
+    X, y = binary
+    ref = reference(X, y, C=1.0)
+    start = np.hstack([ref.coef_ * -40.0, [[25.0]]])
+    model = fit_logistic_full(X, y, C=1.0, warm_start=start, max_passes=40)
+    objectives = np.array(model.full_fit_.objectives)
+    assert np.all(np.diff(objectives) <= 0)
+    assert objectives[0] > 50 * objectives[-1]
+    assert model.full_fit_.converged and gap(model, ref, X, y, C=1.0) < 1e-6
+
+
+def test_callable_source_counts_labels_once(multiclass):
+    X, y = multiclass
+    labels = np.array(["a", "b", "c", "d"])[y]
+
+    def chunks():
+        for start in range(0, len(y), 7000):
+            yield X[start : start + 7000], labels[start : start + 7000]
+
+    model = fit_logistic_full(chunks, C=1.0, class_weight="balanced")
+    report = model.full_fit_
+    assert report.label_pass and report.passes >= 2 and list(model.classes_) == list("abcd")
+    ref = reference(X, labels, C=1.0, class_weight="balanced")
+    assert gap(model, ref, X, labels, C=1.0, class_weight="balanced") < 1e-6
+
+
+def test_warm_start_model_and_convergence_warning(binary):
+    X, y = binary
+    ref = reference(X, y, C=1.0)
+    model = fit_logistic_full(X, y, warm_start=ref)
+    assert model.full_fit_.passes == 1 and model.full_fit_.warm_start == "given"
+    with pytest.warns(ConvergenceWarning, match="max_passes=1"):
+        fit_logistic_full(X, y, max_passes=1)
+
+
+def test_errors(binary):
+    X, y = binary
+    with pytest.raises(ValueError, match="'C' parameter of fit_logistic_full"):
+        fit_logistic_full(X, y, C=0)
+    with pytest.raises(ValueError, match="'hessian' parameter"):
+        fit_logistic_full(X, y, hessian="full")
+    with pytest.raises(ValueError, match="needs y"):
+        fit_logistic_full(X)
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        fit_logistic_full(X, np.zeros(len(y)))
+    with pytest.raises(ValueError, match="classes"):
+        fit_logistic_full(X, y, warm_start=reference(X[:500], y[:500] * 2))
+    with pytest.raises(ValueError, match="tuples"):
+        fit_logistic_full(lambda: iter([X]))
+    tree = CoresetTree(coreset_size=500, chunk_size=5000, random_state=0).build(X.copy(), y)
+    with pytest.raises(RuntimeError, match="no longer exist"):  # the arrays were dropped
+        fit_logistic_full(tree)
+    with pytest.raises(ValueError, match="only with an array"):
+        fit_logistic_full(tree, y)
+
+
+# ----------------------------------------------------------------- kernels and Hessians
+def test_kernels_match_numpy():
+    rng = np.random.default_rng(3)
+    values = rng.normal(scale=20, size=(300, 3))
+    codes = rng.integers(0, 2, 300)
+    weights = rng.uniform(0.5, 2, 300)
+    losses, sums = np.zeros(3), np.zeros(3)
+    residuals, curvature, spread = np.empty((3, 300)), np.empty(300), np.empty(300)
+    binary_rows(values.T.copy(), codes, weights, losses, residuals, sums, curvature, spread)
+    residuals = residuals.T
+    p = 1 / (1 + np.exp(-values))
+    margin = np.where(codes[:, None] == 1, -values, values)
+    np.testing.assert_allclose(losses, weights @ np.logaddexp(0, margin), rtol=1e-10)
+    np.testing.assert_allclose(residuals, weights[:, None] * (p - codes[:, None]), atol=1e-12)
+    np.testing.assert_allclose(sums, residuals.sum(axis=0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(curvature, weights * p[:, 0] * (1 - p[:, 0]), atol=1e-12)
+
+    K = 4
+    values = rng.normal(scale=10, size=(200, 2 * K))
+    codes = rng.integers(0, K, 200)
+    losses, sums = np.zeros(2), np.zeros(2 * K)
+    residuals, first, spread = np.empty((2 * K, 200)), np.empty((K, 200)), np.empty(200)
+    multinomial_rows(values.T.copy(), codes, weights[:200], K, losses, residuals, sums, first,
+                     spread)  # fmt: skip
+    residuals, first = residuals.T, first.T
+    for j in range(2):
+        eta = values[:, j * K : (j + 1) * K]
+        prob = np.exp(eta - np.logaddexp.reduce(eta, axis=1)[:, None])
+        loss = np.logaddexp.reduce(eta, axis=1) - eta[np.arange(200), codes]
+        np.testing.assert_allclose(losses[j], weights[:200] @ loss, rtol=1e-10)
+        target = np.eye(K)[codes]
+        expected = weights[:200, None] * (prob - target)
+        np.testing.assert_allclose(residuals[:, j * K : (j + 1) * K], expected, atol=1e-12)
+        if j == 0:
+            np.testing.assert_allclose(first, prob, atol=1e-12)
+
+
+def test_multinomial_hessian_matches_kronecker_sum():
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(50, 3))
+    w = rng.uniform(0.5, 2, 50)
+    prob = rng.dirichlet(np.ones(3), size=50)
+    expected = sum(
+        w[i] * np.kron(np.diag(prob[i]) - np.outer(prob[i], prob[i]),
+                       np.outer(np.r_[rows[i], 1], np.r_[rows[i], 1]))
+        for i in range(50)
+    )  # fmt: skip
+    np.testing.assert_allclose(multinomial_hessian(rows, w, prob, True), expected, atol=1e-10)
+
+
+def test_exact_pass_hessian_and_sampled_estimate(multiclass):
+    X, y = multiclass
+    layout = Layout(4, X.shape[1], True, np.ones(4))
+    theta = np.random.default_rng(5).normal(scale=0.1, size=(1, 4, X.shape[1] + 1))
+    chunks = [(X[s : s + 6000], y[s : s + 6000], None) for s in range(0, len(y), 6000)]
+    exact = run_pass(chunks, layout, PassPlan(theta, True, 3000, 7))
+    prob = np.exp(X @ theta[0, :, :-1].T + theta[0, :, -1])
+    prob /= prob.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(exact.hessian, multinomial_hessian(X, np.ones(len(y)), prob, True),
+                               rtol=1e-9, atol=1e-6)  # fmt: skip
+    estimate = sample_hessian(exact.sample, theta[0], layout)
+    error = np.linalg.norm(estimate - exact.hessian) / np.linalg.norm(exact.hessian)
+    assert len(exact.sample.codes) == 3000 and error < 0.1
+    everything = HessianSample(X, y, np.ones(len(y)))  # all rows: the estimate is exact
+    np.testing.assert_allclose(sample_hessian(everything, theta[0], layout), exact.hessian,
+                               rtol=1e-9, atol=1e-6)  # fmt: skip
+
+
+def test_tree_with_string_labels_gives_a_model_of_the_label_values():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(20_000, 3))
+    names = np.array(["cat", "dog", "emu"])
+    y = names[np.argmax(X @ rng.normal(size=(3, 3)) + rng.gumbel(size=(20_000, 3)), axis=1)]
+    tree = CoresetTree(coreset_size=1500, chunk_size=5000, random_state=0).build(X, y)
+    model = fit_logistic_full(tree, C=1.0)
+    assert model.full_fit_.warm_start == "coreset" and model.full_fit_.converged
+    np.testing.assert_array_equal(model.classes_, names)
+    reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(X, y)
+    np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-3, atol=1e-4)
