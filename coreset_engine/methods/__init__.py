@@ -9,12 +9,14 @@ from ._base import (
     register_method,
 )
 from ._least_squares import LeastSquaresSensitivityMethod, LeverageMethod
+from ._model_loss import ModelLossMethod
 from ._sensitivity import RootLeverageMethod, SensitivityMethod
 from ._uniform import UniformMethod
 
 __all__ = [
     "LeastSquaresSensitivityMethod",
     "LeverageMethod",
+    "ModelLossMethod",
     "NodeStats",
     "RootLeverageMethod",
     "SamplingMethod",
