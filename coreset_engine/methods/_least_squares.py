@@ -19,8 +19,8 @@ stands for w raw rows and scores w times its part):
   X^T X, as OSMAC's L-optimal probabilities for logistic regression).
 
 ``leverage`` is the first two at 1/2 each ("shrinkage leveraging", Ma, Mahoney, Yu, JMLR 2015);
-``sensitivity`` (default) adds the third; the shares are chosen by
-``python -m benchmarks.bench_regression`` (docs/BENCHMARKS.md).
+``sensitivity`` (default) adds the third; both are measured against uniform by
+``python -m benchmarks.bench_regression`` (docs/BENCHMARKS.md, section regression).
 """
 
 from __future__ import annotations
