@@ -125,7 +125,9 @@ class CoresetTree(BaseEstimator):
     method : str
         Sampling method, one of :func:`coreset_engine.available_methods` for the task. For
         logistic regression ``"sensitivity"`` (default: square-root leverage made loss-aware by
-        a pilot fit), ``"l2s"`` (square-root leverage alone) or ``"uniform"``; for linear
+        a pilot fit), ``"l2s"`` (square-root leverage alone), ``"model_loss"`` (for tuning
+        tree models: rows in proportion to a pilot's loss gradient, see
+        ``coreset_engine.methods._model_loss``) or ``"uniform"``; for linear
         regression ``"sensitivity"`` (default: leverage of [X, 1, y], the loss-optimal
         |residual| x sqrt(leverage) of the node's exact least-squares fit, and uniform, mixed),
         ``"leverage"`` (leverage of [X, 1, y] and uniform, half and half) or ``"uniform"``.

@@ -119,3 +119,28 @@ def test_xgboost_early_stops_on_the_weighted_validation_rows(monkeypatch, tree):
                           {"max_depth": [2, 4], "learning_rate": (0.05, 0.5, "log-uniform")},
                           n_iter=2, scoring="roc_auc", cv=3, random_state=0).fit(tree)  # fmt: skip
     assert np.all(search.cv_results_["status"] == "ok")
+
+
+@pytest.mark.parametrize("search_name", ["grid", "bayes", "halving"])
+def test_every_search_tunes_trees_on_a_model_loss_coreset(search_name):
+    """The other searches over a HistGradientBoosting and a RandomForest on a model_loss tree."""
+    from tuners import BayesSearch, HalvingSearch
+
+    X, y = _classification(n=12_000, seed=1)
+    tree = CoresetTree(coreset_size=600, chunk_size=4000, method="model_loss",
+                       random_state=0).build(X, y)  # fmt: skip
+    for model, space in (
+        (HistGradientBoostingClassifier(max_iter=20, max_bins=32, random_state=0),
+         {"learning_rate": [0.05, 0.2], "max_leaf_nodes": [7, 15]}),
+        (RandomForestClassifier(n_estimators=10, random_state=0),
+         {"max_depth": [4, 8], "min_weight_fraction_leaf": [0.0, 0.01]}),
+    ):  # fmt: skip
+        if search_name == "grid":
+            search = GridSearch(model, space, scoring="roc_auc", cv=3)
+        elif search_name == "bayes":
+            search = BayesSearch(model, space, n_iter=3, scoring="roc_auc", cv=3, random_state=0)
+        else:
+            search = HalvingSearch(model, space, scoring="roc_auc", cv=3, random_state=0)
+        search.fit(tree)
+        assert np.all(search.cv_results_["status"] == "ok") and search.best_score_ > 0.7
+        assert search.best_estimator_.predict_proba(X[:5]).shape == (5, 2)
