@@ -351,8 +351,16 @@ def main() -> None:
         for label, verdict, detail in rows:
             print(f"  {label:<{width}}  {verdict:<4}  {detail}")
     if args.markdown:
-        with open(args.markdown, "w") as handle:
-            handle.write(markdown_report(results, sys.argv[1:], args.cv, seconds))
+        from pathlib import Path
+
+        from coreset_cli.bench.report import _SECTION
+
+        # sections other benchmarks own (bench_models writes "models") are kept
+        path = Path(args.markdown)
+        old = path.read_text() if path.is_file() else ""
+        kept = "".join("\n" + match.group(0) for match in _SECTION.finditer(old))
+        text = markdown_report(results, sys.argv[1:], args.cv, seconds)
+        path.write_text(text.rstrip("\n") + "\n" + kept)
 
 
 if __name__ == "__main__":

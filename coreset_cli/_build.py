@@ -10,6 +10,7 @@ import numpy as np
 from coreset_engine import CoresetTree, available_methods
 from coreset_engine._dask import cluster_client
 from coreset_engine._paths import check_output_path
+from coreset_engine.tasks import available_tasks
 
 from ._errors import reported_errors
 
@@ -22,10 +23,14 @@ from ._errors import reported_errors
 @click.option("--y", "y_name", default="y", show_default=True, help="Label dataset or column.")
 @click.option("--format", "file_format", default=None,
               help="hdf5, parquet, csv, arrow or zarr (default: from the suffix).")  # fmt: skip
+@click.option("--task", type=click.Choice(available_tasks()), default="logistic_regression",
+              show_default=True,
+              help="logistic_regression: --y holds class labels; linear_regression: a "
+                   "continuous target.")  # fmt: skip
 @click.option("--size", default=20_000, show_default=True, help="Rows in the root coreset.")
 @click.option("--chunk-size", default=1_000_000, show_default=True, help="Rows per leaf.")
 @click.option("--method", type=click.Choice(available_methods()), default="sensitivity",
-              show_default=True)  # fmt: skip
+              show_default=True, help="Sampling method (of the --task).")  # fmt: skip
 @click.option("--n-classes", type=int, default=None, help="Default: inferred from the labels.")
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
@@ -42,11 +47,12 @@ from ._errors import reported_errors
               help="Folder where the build records its state after every leaf; the same "
                    "command run again after a crash continues where it stopped. Removed "
                    "once the tree is saved.")  # fmt: skip
-def build_command(data_path, x_name, y_name, file_format, size, chunk_size, method, n_classes,
-                  seed, out_path, force, quiet, workers, scheduler, checkpoint):  # fmt: skip
+def build_command(data_path, x_name, y_name, file_format, task, size, chunk_size, method,
+                  n_classes, seed, out_path, force, quiet, workers, scheduler,
+                  checkpoint):  # fmt: skip
     """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it,
     in this process or on a Dask cluster (--workers, --scheduler)."""
-    tree = CoresetTree(coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
+    tree = CoresetTree(task=task, coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
                        method=method, random_state=seed)  # fmt: skip
     with reported_errors():
         # before any work: never overwrite the input, an existing file only with --force
@@ -74,24 +80,32 @@ def _echo_err(message: str) -> None:
 
 def summary(tree, seconds: float, out_path: str | None = None) -> str:
     """A one-screen description of a built tree."""
-    counts = tree.class_counts_
     root = tree.get_coreset(0)
+    classifier = tree.n_classes_ > 0
+    if classifier:
+        target = f"classes         {tree.n_classes_}: " + ", ".join(
+            f"{c}: {n:,}" for c, n in zip(tree.classes_, tree.class_counts_)
+        )
+    else:  # the weighted root estimates the target's mean and spread over all rows
+        mean = np.average(root.y, weights=root.weights)
+        spread = np.sqrt(np.average((root.y - mean) ** 2, weights=root.weights))
+        target = f"target          continuous: mean {mean:.6g}, std {spread:.6g} (root estimate)"
     lines = [
         f"rows            {tree.n_samples_:,} x {tree.n_features_in_} features",
-        f"classes         {tree.n_classes_}: "
-        + ", ".join(f"{c}: {n:,}" for c, n in zip(tree.classes_, counts)),
+        f"task            {tree.task}",
+        target,
         f"method          {tree.method}, seed {tree.random_state}",
         f"leaves          {tree.n_leaves_} of up to {tree.chunk_size:,} rows, depth {tree.depth_}",
         f"build           {seconds:.2f} s ({tree.n_samples_ / max(seconds, 1e-9):,.0f} rows/s)",
-        "level  rows        weight sum     rows per class",
+        "level  rows        weight sum     " + ("rows per class" if classifier else ""),
     ]
     for level in range(tree.depth_ + 1):
         cs = root if level == 0 else tree.get_coreset(level)
-        per_class = np.bincount(cs.y, minlength=tree.n_classes_)
-        lines.append(
-            f"{level:>5}  {len(cs):<10,}  {cs.weights.sum():<13,.0f}  "
-            + " / ".join(f"{n:,}" for n in per_class)
-        )
+        line = f"{level:>5}  {len(cs):<10,}  {cs.weights.sum():<13,.0f}  "
+        if classifier:
+            per_class = np.bincount(cs.y, minlength=tree.n_classes_)
+            line += " / ".join(f"{n:,}" for n in per_class)
+        lines.append(line.rstrip())
     if out_path:
         lines.append(f"saved to        {out_path}")
     return "\n".join(lines)

@@ -38,13 +38,37 @@ def _sgd():
     return SGDClassifier(loss="log_loss")
 
 
+def _ridge():
+    from sklearn.linear_model import Ridge
+
+    return Ridge()
+
+
+def _linear():
+    from sklearn.linear_model import LinearRegression
+
+    return LinearRegression()
+
+
 #: Short names of ``--model``; any importable estimator class works too.
 MODELS: dict[str, Callable] = {
     "logistic": _logistic,
     "linear_svm": _linear_svm,
     "sgd": _sgd,
     "mlp": lambda: TorchClassifier(),
+    "ridge": _ridge,
+    "linear": _linear,
 }
+#: Short names of tree models: (classifier, regressor) classes, picked by the tree's task.
+#: LightGBM and XGBoost need ``pip install coreset-engine[boosting]``.
+TREE_MODELS: dict[str, tuple[str, str]] = {
+    "hgb": ("sklearn.ensemble.HistGradientBoostingClassifier",
+            "sklearn.ensemble.HistGradientBoostingRegressor"),
+    "random_forest": ("sklearn.ensemble.RandomForestClassifier",
+                      "sklearn.ensemble.RandomForestRegressor"),
+    "lightgbm": ("lightgbm.LGBMClassifier", "lightgbm.LGBMRegressor"),
+    "xgboost": ("xgboost.XGBClassifier", "xgboost.XGBRegressor"),
+}  # fmt: skip
 SEARCHES = {
     "grid": GridSearch,
     "random": RandomSearch,
@@ -53,32 +77,53 @@ SEARCHES = {
 }
 
 
-def make_model(name: str):
-    """The estimator ``--model name`` stands for: a short name of :data:`MODELS`, or the
-    dotted path of an estimator class (``sklearn.ensemble.HistGradientBoostingClassifier``),
-    made with its default parameters.
+def make_model(name: str, task: str = "logistic_regression"):
+    """The estimator ``--model name`` stands for: a short name of :data:`MODELS`, a tree model
+    of :data:`TREE_MODELS` (the classifier or the regressor, by ``task``), or the dotted path
+    of an estimator class (``sklearn.ensemble.HistGradientBoostingClassifier``), made with its
+    default parameters.
 
     Examples
     --------
     >>> make_model("sklearn.ensemble.HistGradientBoostingClassifier")
     HistGradientBoostingClassifier()
+    >>> make_model("hgb", task="linear_regression")
+    HistGradientBoostingRegressor()
     """
     if name in MODELS:
         return MODELS[name]()
+    if name in TREE_MODELS:
+        name = TREE_MODELS[name][task != "logistic_regression"]
     module_name, _, class_name = name.replace(":", ".").rpartition(".")
-    expected = (f"a short name ({', '.join(sorted(MODELS))}) or an importable estimator class "
+    expected = (f"a short name ({', '.join(sorted([*MODELS, *TREE_MODELS]))}) or an importable "
+                "estimator class "
                 "such as sklearn.ensemble.HistGradientBoostingClassifier")  # fmt: skip
     if not module_name:
         raise ValueError(f"--model must be {expected}. Got {name!r} instead.")
     try:
         module = importlib.import_module(module_name)
     except ImportError as error:
-        raise ImportError(f"--model {name!r}: cannot import {module_name!r} ({error}).") from None
+        hint = " (pip install 'coreset-engine[boosting]')" if module_name in (
+            "lightgbm", "xgboost") else ""  # fmt: skip
+        raise ImportError(
+            f"--model {name!r}: cannot import {module_name!r} ({error}){hint}."
+        ) from None
     model_class = getattr(module, class_name, None)
     if not isinstance(model_class, type) or not hasattr(model_class, "fit"):
         raise ValueError(f"--model must be {expected}. {module_name!r} has no estimator class "
                          f"{class_name!r}.")  # fmt: skip
     return model_class()
+
+
+def _check_model_fits_task(estimator, name: str, task: str) -> None:
+    from sklearn.base import is_classifier, is_regressor
+
+    if task == "linear_regression" and is_classifier(estimator):
+        raise ValueError(f"--model {name} is a classifier; the tree is task='linear_regression' "
+                         "(continuous targets): use a regressor (ridge, linear, hgb, ...).")  # fmt: skip
+    if task == "logistic_regression" and is_regressor(estimator):
+        raise ValueError(f"--model {name} is a regressor; the tree holds class labels: use a "
+                         "classifier (logistic, hgb, ...).")  # fmt: skip
 
 
 def parse_grid(text: str) -> dict:
@@ -197,14 +242,18 @@ def _progress_shown() -> bool:
 
 @click.command("tune")
 @click.argument("tree_path", type=click.Path(dir_okay=False))
-@click.option("--model", default="logistic", show_default=True,
-              help=f"One of {', '.join(sorted(MODELS))}, or an importable estimator class, "
-                   "e.g. sklearn.ensemble.HistGradientBoostingClassifier.")  # fmt: skip
+@click.option("--model", default=None,
+              help=f"One of {', '.join(sorted([*MODELS, *TREE_MODELS]))} (tree models: the "
+                   "classifier or regressor by the tree's task), or an importable estimator "
+                   "class, e.g. sklearn.ensemble.HistGradientBoostingClassifier. Default: "
+                   "logistic (ridge for a linear_regression tree).")  # fmt: skip
 @click.option("--search", "search_name", type=click.Choice(sorted(SEARCHES)), default="grid",
               show_default=True)  # fmt: skip
 @click.option("--grid", "grid_text", required=True,
               help='Search space, e.g. "C=0.1,1,10 l1_ratio=0,1" or "C=1e-3..1e3:log".')  # fmt: skip
-@click.option("--scoring", default="roc_auc", show_default=True, help="scikit-learn scorer name.")
+@click.option("--scoring", default=None,
+              help="scikit-learn scorer name. Default: roc_auc (r2 for a linear_regression "
+                   "tree).")  # fmt: skip
 @click.option("--cv", default="5", show_default=True, help="Number of folds, or 'leaves'.")
 @click.option(
     "--level", default=0, show_default=True, help="Tree level searched (first round for halving)."
@@ -233,14 +282,20 @@ def tune_command(
     if cv != "leaves" and not cv.isdigit():
         raise click.BadParameter(f"expected a number of folds or 'leaves', got {cv!r}",
                                  param_hint="--cv")  # fmt: skip
-    if backend == "torch" and model != "logistic":
+    if backend == "torch" and model not in (None, "logistic"):
         raise click.BadParameter(
             f"backend 'torch' fits logistic regression only; got --model {model}.",
             param_hint="--backend",
         )
     with reported_errors():
-        estimator = make_model(model)
         tree = CoresetTree.load(tree_path)
+        regression = tree.task == "linear_regression"
+        if model is None:
+            model = "ridge" if regression else "logistic"
+        if scoring is None:
+            scoring = "r2" if regression else "roc_auc"
+        estimator = make_model(model, tree.task)
+        _check_model_fits_task(estimator, model, tree.task)
         test = None if test_path is None else _read_test(test_path, x_name, y_name)
         options = {
             "scoring": scoring, "cv": cv if cv == "leaves" else int(cv), "level": level,

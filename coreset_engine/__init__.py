@@ -10,13 +10,14 @@ __version__ = "0.1.0"
 
 
 def sample_coreset(
-    X, y, size: int, *, method: str = "sensitivity", random_state=None, backend: str = "cpu"
-) -> Coreset:
-    """One-shot coreset of in-memory data: a single-leaf tree's root. ``backend`` as in
-    :class:`CoresetTree`."""
+    X, y, size: int, *, method: str = "sensitivity", random_state=None, backend: str = "cpu",
+    task: str = "logistic_regression",
+) -> Coreset:  # fmt: skip
+    """One-shot coreset of in-memory data: a single-leaf tree's root. ``task``, ``method`` and
+    ``backend`` as in :class:`CoresetTree`."""
     n_rows = len(X)
     tree = CoresetTree(
-        coreset_size=size, chunk_size=max(int(n_rows), 1), method=method,
+        task=task, coreset_size=size, chunk_size=max(int(n_rows), 1), method=method,
         random_state=random_state, backend=backend,
     )  # fmt: skip
     return tree.build(X, y).get_coreset()

@@ -25,6 +25,7 @@ from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, fit_pilot
 from ._sampling import draw
 from .methods import NodeStats, get_method
+from .tasks import get_task
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,8 @@ class BuildSettings:
     sketch_size: int | None
     seed: int
     n_classes: int
+    #: ``CoresetTree(task=...)``: what y is, node statistics, duplicate keys, draw groups.
+    task: str = "logistic_regression"
 
 
 @dataclass(frozen=True)
@@ -69,26 +72,21 @@ def leaf_node(
     """The coreset of one chunk: rows ``offset .. offset + len(X)`` of the data, leaf number
     ``leaf``. Raises ValueError naming the row (``describe_row(global row)``) if a row holds
     NaN or infinity."""
-    if labels.size and labels.max() >= settings.n_classes:
-        from ._validation import check_label_range
-
-        check_label_range(int(labels.max()), settings.n_classes, labels=labels, row_offset=offset)
+    task = get_task(settings.task)
+    task.check_leaf_labels(labels, settings.n_classes, offset)
     # NumPy multiplies unaligned arrays (a block deserialized by Dask can start at any byte)
     # without BLAS, rounding differently: an aligned copy keeps the tree the same everywhere.
     X = np.require(X, requirements=("C", "A"))
     backend = backend or CpuBackend()
-    rows = backend.rows(X, labels)  # on the GPU for "cuda": uploaded once, read by 3 passes
+    # on the GPU for "cuda": uploaded once, read by 3 passes
+    rows = backend.rows(X, task.hash_keys(labels))
     scan = rows.scan(hashes=settings.deduplicate)
     if scan.first_bad >= 0:
         where = describe_row(offset + scan.first_bad) if describe_row else (
             f"row {offset + scan.first_bad}"
         )  # fmt: skip
         raise ValueError(f"X must be finite. Got NaN or infinity in {where}.")
-    stats = NodeStats(
-        X.shape[0],
-        rows.gram_with_intercept(scan.col_max, scan.col_sum),
-        np.bincount(labels, minlength=settings.n_classes).astype(np.int64),
-    )
+    stats = task.leaf_stats(rows, scan, X, labels, settings.n_classes)
     return _reduce(
         settings, X, labels, None, offset, stats, leaf, leaf, 0, False,
         hashes=scan.hashes, device_rows=rows if rows.on_device else None,
@@ -121,10 +119,11 @@ def _reduce(
     else the rows' numbers. A method that uses a pilot gets the leaf's own pilot at a leaf and,
     at a merge, one fitted on the merged rows. ``hashes`` are the rows' hashes if known;
     ``device_rows`` the same rows already on a device (scored there if the method can)."""
-    method = get_method(settings.method)
+    task = get_task(settings.task)
+    method = get_method(settings.method, task=settings.task)
     keep = None
     if settings.deduplicate:
-        keep, summed = merge_duplicates(X, labels, weights, hashes)
+        keep, summed = merge_duplicates(X, task.hash_keys(labels), weights, hashes)
         if keep is not None:
             X, labels, weights = X[keep], labels[keep], summed
             indices = indices + keep if isinstance(indices, int) else indices[keep]
@@ -147,7 +146,7 @@ def _reduce(
                     X, labels, pilot, settings.n_classes, **on_device
                 )
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 0)))
-        group_labels = labels if method.class_aware else None
+        group_labels = task.draw_groups(method, labels)
         positions, probabilities = draw(
             scores, group_labels, settings.n_classes, settings.coreset_size, rng
         )

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import fused_scores_block, scan_rows_block
+from ._kernels import fused_scores_block, leverage_residual_block, scan_rows_block
 
 #: Rows per block of a row pass (a multiple of _SCORE_BLOCK_ROWS). Fixed, so that sums over
 #: blocks do not depend on the number of threads.
@@ -322,3 +322,27 @@ def sensitivity_scores(
             pilot, floor, n_classes, compute_dtype=X.dtype,
         )  # fmt: skip
     return out
+
+
+def leverage_and_residuals(
+    X: np.ndarray, targets: np.ndarray, projection: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(leverage of [x_i, 1], normalized least-squares residual of y_i) for every row, float64,
+    from the projection P (shape (d + 2, k + 1)) of the augmented matrix [X, 1, y]: one
+    float64 GEMM per block of rows (the residual is a difference of nearly equal terms where
+    the fit is good, too fine for float32) and :func:`leverage_residual_block`."""
+    n, d = X.shape
+    matrix = np.ascontiguousarray(projection[:d], dtype=np.float64)
+    bias = np.ascontiguousarray(projection[d], dtype=np.float64)
+    target_row = np.ascontiguousarray(projection[d + 1], dtype=np.float64)
+    leverage, residual = np.empty(n), np.empty(n)
+
+    def part(start: int, stop: int) -> None:
+        U = np.empty((min(_SCORE_BLOCK_ROWS, stop - start), matrix.shape[1]))
+        for a in range(start, stop, _SCORE_BLOCK_ROWS):
+            b = min(stop, a + _SCORE_BLOCK_ROWS)
+            np.matmul(X[a:b].astype(np.float64, copy=False), matrix, out=U[: b - a])
+            leverage_residual_block(U[: b - a], bias, target_row, targets, a, leverage, residual)
+
+    map_blocks(part, n)
+    return leverage, residual

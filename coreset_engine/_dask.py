@@ -38,10 +38,11 @@ import numpy as np
 
 from . import _dask_tasks as tasks
 from ._build import BinaryCounter
-from ._sources import FileSegment
 from ._encoding import ArrayEncoder
-from ._validation import check_feature_dtype, check_two_classes
+from ._sources import FileSegment
+from ._validation import check_feature_dtype
 from .methods import get_method
+from .tasks import get_task
 
 INSTALL_HINT = "pip install 'coreset-engine[dask]'"
 #: How long the command line waits for a scheduler given by address.
@@ -246,7 +247,7 @@ def _task_settings(tree, state) -> tasks.TaskSettings:
         np.dtype(state.dtype),
         tree._backend.name,
         tree.n_jobs,
-        type(get_method(settings.method)),
+        type(get_method(settings.method, task=settings.task)),
     )
 
 
@@ -323,7 +324,7 @@ def build_arrays(tree, X, y, *, client=None, append: bool = False):
     if old is None:
         dtype = check_feature_dtype(X.dtype, "X")
         classes, counts = _label_classes(runner, y, token, tree._encoding_settings())
-        check_two_classes(counts, classes=classes.classes)
+        get_task(tree.task).check_labels(counts, classes=classes.classes)
         state = tree._new_state(X.shape[1], dtype, classes.n_classes)
         state.classes = classes
         describe, batch = tasks.RowDescriber(0, None), None
@@ -483,7 +484,8 @@ def build_file(tree, path, x, y: str, *, format=None, client, progress: bool = F
             )
         ]
     )  # fmt: skip
-    check_two_classes(first.class_counts, first.label_name, first.classes.classes)
+    get_task(tree.task).check_labels(first.class_counts, first.label_name,
+                                     first.classes.classes)  # fmt: skip
     n_rows = first.n_rows
     state = tree._new_state(first.encoder.n_features, first.encoder.dtype,
                             first.classes.n_classes)  # fmt: skip

@@ -15,7 +15,6 @@ import numpy as np
 from ._backend import get_backend
 from ._build import BuildSettings, Node, leaf_node, merge_nodes
 from ._cpu import blas_single_thread, worker_threads
-from ._labels import LabelPass
 from ._validation import describe_row
 from .methods import available_methods, register_method
 
@@ -35,7 +34,7 @@ class TaskSettings:
 @contextmanager
 def _task_context(task: TaskSettings):
     register_sizeof()
-    if task.build.method not in available_methods():
+    if task.build.method not in available_methods(task.build.task):
         register_method(task.method_class)
     with blas_single_thread(), worker_threads(task.n_jobs or _worker_thread_count()):
         yield
@@ -80,9 +79,9 @@ def merge(task: TaskSettings, left, right, spine: bool):
         return merge_nodes(task.build, left, right, spine=spine)
 
 
-def count_labels(y, first_row: int, settings) -> LabelPass:
+def count_labels(y, first_row: int, settings):
     """The labels' first pass over one block (rows ``first_row``..), merged on the client."""
-    label_pass = LabelPass("y", settings.n_classes, settings.max_classes, first_row)
+    label_pass = settings.label_pass("y", first_row)
     label_pass.add(np.asarray(y), first_row)
     return label_pass
 

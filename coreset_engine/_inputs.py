@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._encoding import ENCODINGS, ArrayEncoder, CategoryCounter, TableEncoder
-from ._labels import LabelClasses, LabelPass
+from ._labels import LabelClasses
 from ._tables import as_arrow_table, is_table, plan_features
 from ._validation import as_feature_matrix, check_feature_dtype, check_int
 
@@ -28,6 +28,14 @@ class EncodingSettings:
     categorical_features: object
     categorical_encoding: str
     max_categories: int
+    #: ``CoresetTree(task=...)``: class labels, or continuous targets read as floats.
+    task: str = "logistic_regression"
+
+    def label_pass(self, name: str, first_row: int = 0):
+        """The first pass over y for this task (``LabelPass`` or ``TargetPass``)."""
+        from .tasks import get_task
+
+        return get_task(self.task).label_pass(name, self.n_classes, self.max_classes, first_row)
 
 
 def check_encoding_params(tree, caller: str) -> None:
@@ -139,7 +147,7 @@ def _label_array(y, n_rows: int, name: str = "y"):
 
 def fit_labels(labels, settings: EncodingSettings, name: str = "y"):
     """(LabelClasses, rows per class) of in-memory labels."""
-    label_pass = LabelPass(name, settings.n_classes, settings.max_classes)
+    label_pass = settings.label_pass(name)
     label_pass.add(labels)
     return label_pass.result()
 
@@ -166,7 +174,7 @@ def first_pass(reader, settings: EncodingSettings) -> FirstPass:
         plan = reader.plan(settings.categorical_features)
         categorical = plan.categorical
         counters = {column: CategoryCounter(column) for column in categorical}
-    label_pass = LabelPass(name, settings.n_classes, settings.max_classes)
+    label_pass = settings.label_pass(name)
     n_rows = 0
     for start, labels, columns in reader.iter_labels(categorical):
         label_pass.add(labels, start)

@@ -325,3 +325,21 @@ def group_partitions(words, labels, sorted_hashes, order, starts, first_part, la
                         break
                 slot = (slot + np.uint64(1)) & mask
         table[:local] = -1
+
+
+@njit(nogil=True, cache=True)
+def leverage_residual_block(U, bias, target_row, targets, offset, leverage, residual):
+    """Least-squares scores of rows offset..offset+len(U), from U = X_block @ P[:d] of the
+    projection P of the augmented matrix [X, 1, y] (``bias`` = P[d], ``target_row`` = P[d + 1]):
+    with t = U[i] + bias + y_i * target_row, ``leverage[i]`` = sum of t_j^2 over all columns
+    but the last (the leverage of [x_i, 1]) and ``residual[i]`` = the last t (the row's
+    residual of the least-squares fit of y on [X, 1], over the residuals' norm)."""
+    n, k = U.shape
+    for i in range(n):
+        y = targets[offset + i]
+        s = 0.0
+        for j in range(k - 1):
+            t = np.float64(U[i, j]) + bias[j] + y * target_row[j]
+            s += t * t
+        leverage[offset + i] = s
+        residual[offset + i] = np.float64(U[i, k - 1]) + bias[k - 1] + y * target_row[k - 1]

@@ -54,6 +54,31 @@ def gram_with_intercept(
     return gram
 
 
+def augmented_gram(X: np.ndarray, targets: np.ndarray, gram: np.ndarray) -> np.ndarray:
+    """[X, 1, y]^T [X, 1, y] in float64, shape (d + 2, d + 2), from ``gram`` = [X, 1]^T [X, 1]
+    (:func:`gram_with_intercept`): the cross terms X^T y, sum(y) and y^T y are added in
+    float64, block by block in block order (the same sums on any number of threads)."""
+    d = X.shape[1]
+    out = np.empty((d + 2, d + 2))
+    out[: d + 1, : d + 1] = gram
+    cross = np.zeros(d + 2)
+    for part in iter_blocks(lambda a, b: _target_products(X[a:b], targets[a:b]), X.shape[0]):
+        cross += part
+    out[d + 1, :] = cross
+    out[:, d + 1] = cross
+    return out
+
+
+def _target_products(block: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """[X^T y, sum(y), y^T y] of one block, float64."""
+    d = block.shape[1]
+    out = np.empty(d + 2)
+    out[:d] = targets @ block if block.dtype == np.float64 else targets @ block.astype(np.float64)
+    out[d] = targets.sum()
+    out[d + 1] = targets @ targets
+    return out
+
+
 def _self_product(block: np.ndarray) -> np.ndarray:
     return (block.T @ block).astype(np.float64)  # one operand, so NumPy calls BLAS syrk
 

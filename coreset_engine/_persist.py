@@ -25,9 +25,9 @@ import numpy as np
 
 from ._encoding import encoder_from_json
 from ._hdf5 import open_readable
-from ._labels import LabelClasses
 from ._paths import check_output_path, disk_full_error, replace_durably, user_file_mode
 from ._sources import segments_from_json, segments_to_json
+from ._targets import label_mapping_from_json
 from .methods import NodeStats
 
 FORMAT_TAG = "coreset_engine.CoresetTree"
@@ -79,7 +79,8 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             rows = handle.create_group("rows")
             rows["indices"] = _concat([n.indices for n in nodes], np.int64)
             rows["X"] = _concat([n.X for n in nodes], state.dtype, (0, state.n_features))
-            rows["y"] = _concat([n.y for n in nodes], np.int64)
+            # label codes (classification) or float64 targets (regression)
+            rows["y"] = _concat([n.y for n in nodes], np.int64 if state.n_classes else np.float64)
             rows["weights"] = _concat([n.weights for n in nodes], np.float64)
             meta = handle.create_group("nodes")
             meta["offsets"] = offsets
@@ -156,7 +157,7 @@ def load_tree(cls, path):
                 n_leaves=int(handle.attrs["n_leaves"]),
                 segments=segments_from_json(json.loads(handle.attrs.get("segments", "[]"))),
                 encoder=_optional_json(handle, "encoder", encoder_from_json),
-                classes=_optional_json(handle, "classes", LabelClasses.from_json),
+                classes=_optional_json(handle, "classes", label_mapping_from_json),
             )
             # (files of earlier versions also hold a "pilot" group: each node now fits its own)
             rows = {key: handle["rows"][key][()] for key in ("indices", "X", "y", "weights")}

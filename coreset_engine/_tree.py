@@ -34,11 +34,12 @@ from ._inputs import (
     fit_labels,
 )
 from ._labels import LabelClasses
-from ._sources import ArraySegment, FileSegment, path_fingerprint
-from ._validation import check_int, check_two_classes, describe_row
+from ._sources import ArraySegment, FileSegment, iter_segments, path_fingerprint
+from ._validation import check_int, describe_row
 from .methods import get_method
+from .tasks import available_tasks, get_task
 
-TASKS = ("logistic_regression",)
+TASKS = tuple(available_tasks())
 
 __all__ = ["CoresetTree", "Node", "TreeState"]
 
@@ -91,8 +92,13 @@ class CoresetTree(BaseEstimator):
 
     Parameters
     ----------
-    task : {"logistic_regression"}
-        The loss the coresets are built for.
+    task : {"logistic_regression", "linear_regression"}
+        The loss the coresets are built for. ``"logistic_regression"``: y holds class labels
+        (see ``n_classes``). ``"linear_regression"``: y holds a continuous target (any int or
+        float dtype; NaN, infinity or a missing value is an error naming the row), for the
+        squared loss, with or without a ridge penalty; coresets hold the targets as float64
+        in ``y``, there are no classes (``classes_`` and ``class_counts_`` are not set,
+        ``Coreset.classes`` is None) and ``n_classes`` / ``max_classes`` do not apply.
     coreset_size : int
         Rows in every node; the root (level 0) has this many rows.
     chunk_size : int
@@ -119,9 +125,14 @@ class CoresetTree(BaseEstimator):
         encoded as one "<other>" category; a missing value is a category ("<missing>") of its
         own. Encoding never fails on a value.
     method : str
-        Sampling method, one of :func:`coreset_engine.available_methods`: ``"sensitivity"``
-        (default: square-root leverage made loss-aware by a pilot fit), ``"l2s"`` (square-root
-        leverage alone) or ``"uniform"``.
+        Sampling method, one of :func:`coreset_engine.available_methods` for the task. For
+        logistic regression ``"sensitivity"`` (default: square-root leverage made loss-aware by
+        a pilot fit), ``"l2s"`` (square-root leverage alone), ``"model_loss"`` (for tuning
+        tree models: rows in proportion to a pilot's loss gradient, see
+        ``coreset_engine.methods._model_loss``) or ``"uniform"``; for linear
+        regression ``"sensitivity"`` (default: leverage of [X, 1, y], the loss-optimal
+        |residual| x sqrt(leverage) of the node's exact least-squares fit, and uniform, mixed),
+        ``"leverage"`` (leverage of [X, 1, y] and uniform, half and half) or ``"uniform"``.
     deduplicate : bool
         Merge identical (x, y) rows into one row carrying their summed weight before sampling,
         in every leaf and merge. Lossless (the weighted loss is unchanged), and on data with
@@ -137,7 +148,7 @@ class CoresetTree(BaseEstimator):
         ``"cuda"``: on the same GPU model and library versions, as cuBLAS promises).
     backend : {"cpu", "cuda", "auto"}
         Where the per-leaf row passes run (finite check and row hashes, Gram matrix, scores).
-        ``"cuda"`` runs them on an NVIDIA GPU (needs ``pip install coreset-engine[cuda]``:
+        ``"cuda"`` (logistic regression only) runs them on an NVIDIA GPU (needs ``pip install coreset-engine[cuda]``:
         numba-cuda and torch or cupy); leaves below 262,144 rows, merges, duplicate merging and
         the draw stay on the CPU. Scores match the CPU's up to float rounding, so the sampling
         distribution is the same, but trees are not bit-identical across backends. ``"auto"``
@@ -238,17 +249,28 @@ class CoresetTree(BaseEstimator):
                 f"The 'deduplicate' parameter of {caller} must be a bool. "
                 f"Got {self.deduplicate!r} instead."
             )
-        get_method(self.method, caller)
+        get_method(self.method, caller, task=self.task)
         check_backend(self.backend, caller)
         check_encoding_params(self, caller)
 
     def _encoding_settings(self) -> EncodingSettings:
         return EncodingSettings(self.n_classes, self.max_classes, self.categorical_features,
-                                self.categorical_encoding, self.max_categories)  # fmt: skip
+                                self.categorical_encoding, self.max_categories,
+                                self.task)  # fmt: skip
 
     def _resolve_backend(self) -> None:
         """Pick the backend for a build (raises if "cuda" cannot run here)."""
-        self._backend = get_backend(self.backend, type(self).__name__)
+        caller = type(self).__name__
+        if not get_task(self.task).is_classifier:
+            if self.backend == "cuda":
+                raise ValueError(
+                    f"The 'backend' parameter of {caller} is 'cuda', which builds "
+                    f"task='logistic_regression' trees only. Got task={self.task!r}: use "
+                    "backend='cpu' (or 'auto', which picks the CPU for this task)."
+                )
+            self._backend = get_backend("cpu", caller)
+        else:
+            self._backend = get_backend(self.backend, caller)
         self.backend_ = self._backend.name
 
     def _new_state(self, n_features: int, dtype: np.dtype, n_classes: int) -> TreeState:
@@ -290,7 +312,7 @@ class CoresetTree(BaseEstimator):
         settings = self._encoding_settings()
         encoder = data.fit_encoder(settings)
         classes, counts = fit_labels(data.labels, settings)
-        check_two_classes(counts, classes=classes.classes)
+        get_task(self.task).check_labels(counts, classes=classes.classes)
         codes = classes.encode(data.labels)
         state = self._new_state(encoder.n_features, encoder.dtype, classes.n_classes)
         state.encoder, state.classes = encoder, classes
@@ -389,7 +411,8 @@ class CoresetTree(BaseEstimator):
                 state, chunks, n_rows = journal.resume(self, reader)
             else:
                 first = first_pass(reader, self._encoding_settings())
-                check_two_classes(first.class_counts, first.label_name, first.classes.classes)
+                get_task(self.task).check_labels(first.class_counts, first.label_name,
+                                                 first.classes.classes)  # fmt: skip
                 state = self._new_state(first.encoder.n_features, first.encoder.dtype,
                                         first.classes.n_classes)  # fmt: skip
                 state.encoder, state.classes = first.encoder, first.classes
@@ -415,7 +438,7 @@ class CoresetTree(BaseEstimator):
     def _settings(self, state: TreeState) -> BuildSettings:
         return BuildSettings(
             self.coreset_size, self.method, bool(self.deduplicate), self.sketch_size,
-            state.seed, state.n_classes,
+            state.seed, state.n_classes, self.task,
         )  # fmt: skip
 
     def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None,
@@ -558,7 +581,11 @@ class CoresetTree(BaseEstimator):
 
     @property
     def classes_(self) -> np.ndarray:
-        return self._check_built().classes.classes.copy()
+        classes = self._check_built().classes.classes
+        if classes is None:
+            raise AttributeError(f"classes_ is set only for classification trees; this one "
+                                 f"is task={self.task!r}.")  # fmt: skip
+        return classes.copy()
 
     @property
     def depth_(self) -> int:
@@ -583,6 +610,7 @@ class CoresetTree(BaseEstimator):
 
     @property
     def n_classes_(self) -> int:
+        """Number of classes (0 for ``task="linear_regression"``)."""
         return self._check_built().n_classes
 
     @property
@@ -592,6 +620,9 @@ class CoresetTree(BaseEstimator):
     @property
     def class_counts_(self) -> np.ndarray:
         state = self._check_built()
+        if state.n_classes == 0:
+            raise AttributeError(f"class_counts_ is set only for classification trees; this "
+                                 f"one is task={self.task!r}.")  # fmt: skip
         return state.nodes[state.root].stats.class_counts.copy()
 
     def __repr__(self) -> str:

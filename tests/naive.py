@@ -57,3 +57,18 @@ def merge_duplicates(X, labels, weights):
     summed = np.bincount(group_of.ravel(), weights=weights)
     order = np.argsort(first)
     return first[order], summed[order]
+
+
+def augmented_gram(X, y):
+    """[X, 1, y]^T [X, 1, y] in float64, by one matrix product."""
+    Z = np.hstack([X.astype(np.float64), np.ones((X.shape[0], 1)), y[:, None]])
+    return Z.T @ Z
+
+
+def leverage_and_residuals(X, y):
+    """(leverage of [X, 1] by an SVD, residual of the exact least-squares fit of y on [X, 1]
+    over the residuals' norm, by lstsq)."""
+    Z = np.hstack([X.astype(np.float64), np.ones((X.shape[0], 1))])
+    coef = np.linalg.lstsq(Z, y, rcond=None)[0]
+    residual = y - Z @ coef
+    return root_leverage_scores(X) ** 2, residual / np.linalg.norm(residual)

@@ -160,3 +160,59 @@ def test_parse_grid():
     assert parse_grid("max_iter=10..100") == {"max_iter": (10, 100, "uniform")}
     with pytest.raises(click.BadParameter):
         parse_grid("=1")
+
+
+@pytest.fixture(scope="module")
+def regression_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tune_regression")
+    rng = np.random.default_rng(1)
+    X = rng.standard_t(4, size=(12_000, 4)).astype(np.float32)
+    y = X.astype(np.float64) @ [2.0, -1.0, 0.5, 0.0] + rng.normal(size=12_000) + 3
+    with h5py.File(folder / "train.h5", "w") as handle:  # float targets: no write_hdf5
+        handle["X"] = X[:10_000]
+        handle["y"] = y[:10_000]
+    with h5py.File(folder / "test.h5", "w") as handle:
+        handle["X"] = X[10_000:]
+        handle["y"] = y[10_000:]
+    return folder
+
+
+def test_build_and_tune_a_linear_regression_tree(regression_files):
+    from coreset_cli import main
+
+    folder = regression_files
+    runner = CliRunner()
+    built = runner.invoke(main, ["build", str(folder / "train.h5"), "--task", "linear_regression",
+                                 "--size", "500", "--chunk-size", "4000",
+                                 "--out", str(folder / "tree.h5")])  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert "task            linear_regression" in built.output
+    assert "target          continuous" in built.output and "classes" not in built.output
+    tree = CoresetTree.load(folder / "tree.h5")
+    assert tree.task == "linear_regression" and tree.get_coreset().y.dtype == np.float64
+    # defaults: ridge, scored by r2 on plain KFold
+    tuned = runner.invoke(tune_command, [str(folder / "tree.h5"), "--grid", "alpha=0.1,10",
+                                         "--cv", "3", "--test", str(folder / "test.h5")])  # fmt: skip
+    assert tuned.exit_code == 0, tuned.output
+    assert "grid search of ridge" in tuned.output
+    assert 0.8 < float(tuned.output.splitlines()[-1].split()[-1]) <= 1.0  # test r2
+    # a tree model's regressor by the tree's task, another regression scorer
+    hgb = runner.invoke(tune_command, [str(folder / "tree.h5"), "--model", "hgb", "--grid",
+                                       "max_iter=20,40", "--scoring",
+                                       "neg_root_mean_squared_error", "--cv", "2"])  # fmt: skip
+    assert hgb.exit_code == 0, hgb.output
+    assert "cv neg_root_mean_squared_error" in hgb.output
+    wrong = runner.invoke(tune_command, [str(folder / "tree.h5"), "--model", "logistic",
+                                         "--grid", "C=1"])  # fmt: skip
+    assert wrong.exit_code != 0
+    assert "is a classifier" in wrong.output and "linear_regression" in wrong.output
+
+
+def test_tree_model_short_names_pick_the_classifier_for_a_labels_tree(files):
+    result = CliRunner().invoke(
+        tune_command,
+        [str(files / "tree.h5"), "--model", "random_forest", "--grid", "n_estimators=10,20",
+         "--cv", "2", "--test", str(files / "test.h5"), "--x", "features", "--y", "labels"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert 0.7 < float(result.output.splitlines()[-1].split()[-1]) <= 1.0

@@ -202,3 +202,26 @@ def test_pilot_miss_probability_matches_sklearn():
     unseen = pilot.miss_probability(X[:5], np.full(5, 9))
     np.testing.assert_array_equal(unseen, np.ones(5))  # a class the pilot never saw
     assert fit_pilot(X, np.zeros(2000, dtype=np.int64), np.ones(2000)) is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1_000, 150_000])
+def test_least_squares_scores_match_reference(dtype, n):
+    """Augmented Gram, then leverage and normalized residual of every row (the fused kernel
+    over blocks of rows) against an SVD and lstsq."""
+    from coreset_engine._cpu import leverage_and_residuals
+    from coreset_engine._linalg import augmented_gram
+
+    rng = np.random.default_rng(n)
+    X = (rng.standard_t(df=3, size=(n, 5)) * [1, 10, 0.1, 3, 1]).astype(dtype)
+    y = X.astype(np.float64) @ [1.0, -0.2, 3.0, 0.5, 0.0] + rng.normal(size=n) * 2 + 4
+    scan = scan_rows(X)
+    gram = augmented_gram(X, y, gram_with_intercept(X, scan.col_max, scan.col_sum))
+    rtol = 1e-5 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(gram, naive.augmented_gram(X, y), rtol=rtol)
+    exact = naive.augmented_gram(X, y)  # float32 Gram rounding is not what is tested below
+    leverage, residual = leverage_and_residuals(X, y, leverage_projection(exact))
+    ref_leverage, ref_residual = naive.leverage_and_residuals(X, y)
+    np.testing.assert_allclose(leverage, ref_leverage, rtol=1e-6, atol=1e-12)
+    np.testing.assert_allclose(residual, ref_residual, rtol=1e-5, atol=1e-9)
+    np.testing.assert_allclose(leverage.sum(), 6, rtol=1e-6)

@@ -14,6 +14,7 @@ from ._bayes import BayesSearch
 from ._callbacks import StopWhenScoreReaches, StopWithoutImprovement, TimeLimit
 from ._dask import DaskBackend  # registers backend="dask" (imports Dask only when used)
 from ._ensemble import BaggingEnsemble, VotingEnsemble
+from ._fitting import FitAdapter, register_fit_adapter
 from ._grid import GridSearch, RandomSearch
 from ._halving import HalvingSearch
 from ._search import BaseSearch
@@ -25,6 +26,7 @@ __all__ = [
     "BaseSearch",
     "BayesSearch",
     "DaskBackend",
+    "FitAdapter",
     "GridSearch",
     "HalvingSearch",
     "RandomSearch",
@@ -35,4 +37,5 @@ __all__ = [
     "TorchLogisticBackend",
     "VotingEnsemble",
     "register_backend",
+    "register_fit_adapter",
 ]

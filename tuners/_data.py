@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length, has_fit_parameter
+
+from ._fitting import fit_weighted  # noqa: F401  (every fit goes through it)
 
 
 @dataclass(frozen=True)
@@ -102,42 +104,3 @@ def check_accepts_weights(estimator, caller: str) -> None:
             f"coreset rows are only representative with their weights. "
             f"Got {type(final).__name__} instead."
         )
-
-
-def regularization_params(estimator) -> dict[str, float]:
-    """Parameters named ``C`` (also ``step__C`` in a pipeline) that hold a number.
-
-    scikit-learn's C-parametrised models minimise ``C * sum_i w_i loss_i + penalty``, so
-    dividing the weights by their mean and multiplying C by it leaves the optimum unchanged.
-    """
-    return {
-        name: value
-        for name, value in estimator.get_params(deep=True).items()
-        if (name == "C" or name.endswith("__C"))
-        and isinstance(value, Real)
-        and not isinstance(value, bool)
-    }
-
-
-def fit_weighted(estimator, X, y, weights, *, normalize_weights: bool = True):
-    """Fit ``estimator`` with ``weights`` as sample_weight; returns it.
-
-    With ``normalize_weights`` the weights are scaled to mean 1 and every ``C`` parameter is
-    multiplied by the old mean during the fit (the same optimum, found much faster by iterative
-    solvers), then put back, so the fitted estimator reports the caller's ``C``.
-    """
-    scaled = {}
-    if normalize_weights:
-        mean = float(np.mean(weights))
-        weights = weights / mean
-        scaled = regularization_params(estimator)
-        estimator.set_params(**{name: value * mean for name, value in scaled.items()})
-    key = "sample_weight"
-    if hasattr(estimator, "steps"):  # a Pipeline routes it to its last step
-        key = f"{estimator.steps[-1][0]}__sample_weight"
-    try:
-        estimator.fit(X, y, **{key: weights})
-    finally:
-        if scaled:
-            estimator.set_params(**scaled)
-    return estimator

@@ -41,7 +41,8 @@ class HalvingSearch(BaseSearch):
         Deepest tree level used (None: the tree's ``depth_``).
     min_rows : int or None, default None
         Rows of the first round without a tree (None: as many as lets the last round with
-        more than one candidate use all rows, at least ``20 * n_classes``).
+        more than one candidate use all rows, at least ``20 * n_classes``, or 20 for a
+        continuous target: subsets are then random, not stratified).
     **other parameters :
         ``scoring``, ``cv``, ``refit``, ``n_jobs``, ``random_state``, ``normalize_weights``,
         ``error_score``, ``callbacks``, ``progress_bar``, ``backend``, ``level`` (the first
@@ -130,8 +131,9 @@ class HalvingSearch(BaseSearch):
         n_rows = len(rows)
         # rounds until one candidate is left; the last of them should see all rows
         n_rounds = max(1, math.ceil(math.log(max(n_candidates, 1), self.factor) - 1e-9))
+        classes = np.unique(rows.y).size if _is_classification(rows.y) else 1
         smallest = self.min_rows or max(
-            20 * np.unique(rows.y).size, math.ceil(n_rows / self.factor ** (n_rounds - 1))
+            20 * classes, math.ceil(n_rows / self.factor ** (n_rounds - 1))
         )
         order = _stratified_order(rows.y, self._seed)
         size = min(smallest, n_rows)
@@ -154,9 +156,18 @@ class HalvingSearch(BaseSearch):
         return ranks
 
 
+def _is_classification(labels: np.ndarray) -> bool:
+    from sklearn.utils.multiclass import type_of_target
+
+    return type_of_target(labels) in ("binary", "multiclass")
+
+
 def _stratified_order(labels: np.ndarray, seed: int) -> np.ndarray:
-    """A row order whose every prefix holds the classes in about their overall shares."""
+    """A row order whose every prefix holds the classes in about their overall shares (a
+    random order for a continuous target)."""
     rng = np.random.default_rng(seed)
+    if not _is_classification(labels):
+        return rng.permutation(labels.size)
     position = np.empty(labels.size)
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)

@@ -45,6 +45,9 @@ class SamplingMethod(ABC):
 
     #: Name under which the method is registered.
     name: str = ""
+    #: The tasks (``CoresetTree(task=...)``) the method scores rows for. Methods of different
+    #: tasks may share a name ("sensitivity"): the tree's task picks which one runs.
+    tasks: tuple[str, ...] = ("logistic_regression",)
     #: Sample each class with its own budget and a floor (protects rare classes).
     class_aware: bool = True
     #: The tree fits a pilot model for every node it samples (``coreset_engine._pilot``): at a
@@ -71,25 +74,39 @@ class SamplingMethod(ABC):
         signature of :func:`coreset_engine._cpu.sensitivity_scores` that computes there."""
 
 
-_REGISTRY: dict[str, type[SamplingMethod]] = {}
+_REGISTRY: dict[str, dict[str, type[SamplingMethod]]] = {}
 
 
 def register_method(cls: type[SamplingMethod]) -> type[SamplingMethod]:
-    """Class decorator: make ``cls`` available as ``CoresetTree(method=cls.name)``."""
+    """Class decorator: make ``cls`` available as ``CoresetTree(method=cls.name)`` for the
+    tasks it lists in ``tasks``."""
     if not cls.name:
         raise ValueError(f"The sampling method class {cls.__name__} must set a non-empty 'name'.")
-    _REGISTRY[cls.name] = cls
+    for task in cls.tasks:
+        _REGISTRY.setdefault(cls.name, {})[task] = cls
     return cls
 
 
-def available_methods() -> list[str]:
-    return sorted(_REGISTRY)
+def available_methods(task: str | None = None) -> list[str]:
+    """Names of the registered methods (of ``task`` only, if given)."""
+    return sorted(name for name, by_task in _REGISTRY.items() if task is None or task in by_task)
 
 
-def get_method(name: str, caller: str = "CoresetTree") -> SamplingMethod:
-    if not isinstance(name, str) or name not in _REGISTRY:
+def method_classes() -> list[type[SamplingMethod]]:
+    """Every registered method class once (a class may serve several tasks)."""
+    seen = {}
+    for by_task in _REGISTRY.values():
+        for cls in by_task.values():
+            seen[id(cls)] = cls
+    return list(seen.values())
+
+
+def get_method(
+    name: str, caller: str = "CoresetTree", task: str = "logistic_regression"
+) -> SamplingMethod:
+    if not isinstance(name, str) or task not in _REGISTRY.get(name, {}):
         raise ValueError(
-            f"The 'method' parameter of {caller} must be one of {available_methods()}. "
-            f"Got {name!r} instead."
+            f"The 'method' parameter of {caller} must be one of {available_methods(task)} for "
+            f"task={task!r}. Got {name!r} instead."
         )
-    return _REGISTRY[name]()
+    return _REGISTRY[name][task]()

@@ -16,6 +16,7 @@ class UniformMethod(SamplingMethod):
     """
 
     name = "uniform"
+    tasks = ("logistic_regression", "linear_regression")
     class_aware = False
 
     def scores(
