@@ -27,9 +27,8 @@ import time
 
 import numpy as np
 
-from coreset_cli.bench.report import write_section
-
 from benchmarks.bench_scale import drop_from_page_cache, plain_read_seconds
+from coreset_cli.bench.report import write_section
 
 FORMATS = ("hdf5", "parquet", "csv")
 #: Bytes per row and feature on disk, for the free-space check (HDF5, Parquet, CSV text).

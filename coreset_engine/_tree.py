@@ -34,7 +34,7 @@ from ._inputs import (
     fit_labels,
 )
 from ._labels import LabelClasses
-from ._sources import ArraySegment, FileSegment, iter_segments, path_fingerprint
+from ._sources import ArraySegment, FileSegment, path_fingerprint
 from ._validation import check_int, describe_row
 from .methods import get_method
 from .tasks import available_tasks, get_task

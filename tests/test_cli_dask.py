@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from coreset_engine import CoresetTree
 from coreset_cli import main
+from coreset_engine import CoresetTree
 from coreset_engine.datasets import write_hdf5
 
 distributed = pytest.importorskip("distributed")
