@@ -21,14 +21,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
 import numpy as np
 
 from ._build import Node
 from ._encoding import encoder_from_json
 from ._labels import LabelClasses
-from ._paths import disk_full_error, replace_durably, same_file
+from ._paths import same_file, written_atomically
 from ._sources import FileSegment, path_fingerprint
 from .methods import NodeStats
 
@@ -165,18 +164,12 @@ class BuildCheckpoint:
         self._write(os.path.join(self.folder, MANIFEST), lambda handle: handle.write(text))
 
     def _write(self, path: str, write) -> None:
-        fd, temporary = tempfile.mkstemp(prefix=".", suffix=".part", dir=self.folder)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                write(handle)
-            replace_durably(temporary, path)
-        except BaseException as error:
-            if os.path.exists(temporary):
-                os.remove(temporary)
-            full = disk_full_error(error, path, "The checkpoint file")
-            if full is not None:
-                raise full from None
-            raise
+        with (
+            written_atomically(path, prefix=".", suffix=".part",
+                               what="The checkpoint file") as temporary,
+            open(temporary, "wb") as handle,
+        ):  # fmt: skip
+            write(handle)
 
 
 def build_identity(tree, source) -> dict:

@@ -22,15 +22,24 @@ REGRESSION_HINT = (
 )
 
 
+def arrow_or_numpy(y):
+    """A polars or pandas Series as a pyarrow array; anything else (NumPy, pyarrow, lists)
+    as it is."""
+    import pyarrow as pa
+
+    if hasattr(y, "to_arrow") and not isinstance(y, (pa.Array, pa.ChunkedArray)):  # polars
+        return y.to_arrow()
+    if hasattr(y, "dtype") and hasattr(y, "iloc"):  # pandas Series
+        return pa.Array.from_pandas(y)
+    return y
+
+
 def label_values(y):
     """A label chunk as a NumPy array (numbers, bools) or a pyarrow array (strings, bytes,
     categoricals, or numbers with missing values). Accepts NumPy, pandas, polars, pyarrow."""
     import pyarrow as pa
 
-    if hasattr(y, "to_arrow") and not isinstance(y, (pa.Array, pa.ChunkedArray)):  # polars
-        y = y.to_arrow()
-    elif hasattr(y, "dtype") and hasattr(y, "iloc"):  # pandas Series
-        y = pa.Array.from_pandas(y)
+    y = arrow_or_numpy(y)
     if isinstance(y, (pa.Array, pa.ChunkedArray)):
         kind = y.type
         if pa.types.is_dictionary(kind):

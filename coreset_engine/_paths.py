@@ -9,7 +9,9 @@ renamed, and get the permissions the user's umask gives a new file.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 
 class OutputPathError(ValueError):
@@ -87,6 +89,26 @@ def replace_durably(temporary: str, path: str) -> None:
         pass
     finally:
         os.close(folder)
+
+
+@contextmanager
+def written_atomically(path: str, *, prefix: str, suffix: str, what: str) -> Iterator[str]:
+    """A temporary file beside ``path`` for the caller to write; on success it replaces
+    ``path`` durably (:func:`replace_durably`), on any error it is removed and ``path`` is
+    untouched (a full disk raised as :func:`disk_full_error`'s clear error naming ``what``)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, temporary = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield temporary
+        replace_durably(temporary, path)
+    except BaseException as error:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        full = disk_full_error(error, path, what)
+        if full is not None:
+            raise full from None
+        raise
 
 
 def disk_full_error(error: BaseException, path, what: str = "The file") -> OSError | None:

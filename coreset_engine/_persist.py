@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 
 import h5py
 import numpy as np
 
 from ._encoding import encoder_from_json
 from ._hdf5 import open_readable
-from ._paths import check_output_path, disk_full_error, replace_durably, user_file_mode
+from ._paths import check_output_path, user_file_mode, written_atomically
 from ._sources import segments_from_json, segments_to_json
 from ._targets import label_mapping_from_json
 from .methods import NodeStats
@@ -41,13 +40,11 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
     from ._tree import Node  # noqa: F401  (documentation: the type we store)
 
     path = check_output_path(path, inputs=inputs, what="The tree file")
-    folder = os.path.dirname(os.path.abspath(path))
     nodes = state.nodes
     sizes = np.array([node.indices.size for node in nodes], dtype=np.int64)
     offsets = np.concatenate([[0], np.cumsum(sizes)])
-    fd, temporary = tempfile.mkstemp(prefix=".tree-", suffix=".h5.part", dir=folder)
-    os.close(fd)
-    try:
+    with written_atomically(path, prefix=".tree-", suffix=".h5.part",
+                            what="The tree file") as temporary:  # fmt: skip
         os.chmod(temporary, user_file_mode())  # mkstemp makes 0600; a saved tree is a user file
         with h5py.File(temporary, "w") as handle:
             handle.attrs["format"] = FORMAT_TAG
@@ -96,14 +93,6 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
             meta["class_counts"] = np.stack([n.stats.class_counts for n in nodes])
             meta["stack"] = np.array(state.stack, dtype=np.int64)
             _write_edits(handle, state)
-        replace_durably(temporary, path)
-    except BaseException as error:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        full = disk_full_error(error, path, "The tree file")
-        if full is not None:
-            raise full from None
-        raise
 
 
 def _write_edits(handle, state) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._labels import arrow_or_numpy
 from ._validation import describe_row
 
 
@@ -20,10 +21,7 @@ def target_values(y, name: str = "y", row_offset: int = 0, batch: str | None = N
     float64; NaN, infinity, a missing value or a non-numeric value is an error naming the row."""
     import pyarrow as pa
 
-    if hasattr(y, "to_arrow") and not isinstance(y, (pa.Array, pa.ChunkedArray)):  # polars
-        y = y.to_arrow()
-    elif hasattr(y, "dtype") and hasattr(y, "iloc"):  # pandas Series
-        y = pa.Array.from_pandas(y)
+    y = arrow_or_numpy(y)
     if isinstance(y, (pa.Array, pa.ChunkedArray)):
         kind = y.type
         if pa.types.is_dictionary(kind):

@@ -192,7 +192,7 @@ def test_a_checkpoint_of_another_build_is_an_error(data_file, tmp_path):
 # ---------------------------------------------------------------------------------- save
 _KILLED_SAVE = """
 import os, signal, sys
-from coreset_engine import CoresetTree, _persist
+from coreset_engine import CoresetTree, _paths, _persist
 tree = CoresetTree.load(sys.argv[1])
 tree.remove_samples([0, 1, 2])  # a different tree: version 3, edits group
 where = sys.argv[3]
@@ -208,7 +208,7 @@ if where == "mid-write":  # after some of the arrays are written, before the fil
 else:  # written and closed, not yet renamed over the old file
     def killing_replace(temporary, path):
         os.kill(os.getpid(), signal.SIGKILL)
-    _persist.replace_durably = killing_replace
+    _paths.replace_durably = killing_replace
 tree.save(sys.argv[2])
 """
 
