@@ -33,3 +33,18 @@ def assert_same_tree(a, b) -> None:
         np.testing.assert_array_equal(ca.X, cb.X)
         np.testing.assert_array_equal(ca.y, cb.y)
         assert ca.weights.tobytes() == cb.weights.tobytes()
+
+
+def needs_data(relpath: str):
+    """Skip marker for a test that reads a real data set (``relpath`` under the data home,
+    e.g. the shared data folder beside a source checkout) when the file is not found."""
+    import pytest
+
+    from coreset_engine.datasets import find_data_home
+
+    try:
+        find_data_home(relpath=relpath)
+        found = True
+    except FileNotFoundError:
+        found = False
+    return pytest.mark.skipif(not found, reason=f"data file {relpath} not found")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import needs_data
 
 from benchmarks import bench_refit
 
 
+@needs_data("skin_nonskin/Skin_NonSkin.txt")
 def test_refit_rows_on_skin_print_a_table(capsys):
     rows = bench_refit.main(["--datasets", "skin", "--repeats", "1"])
     assert [row["class_weight"] for row in rows] == [None, "balanced"]

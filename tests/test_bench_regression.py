@@ -4,10 +4,12 @@ california_housing, its synthetic rows are reproducible, and benchmarks/ wraps t
 from __future__ import annotations
 
 import numpy as np
+from helpers import needs_data
 
 from coreset_cli.bench import regression
 
 
+@needs_data("california_housing/california_housing.parquet")
 def test_regression_benchmark_on_california_housing():
     results = regression.run(("california_housing",), seeds=1, methods=("uniform", "sensitivity"))
     record = results["datasets"]["california_housing"]
