@@ -27,3 +27,16 @@ def test_compare_prints_and_writes_a_section(tmp_path, capsys):
     assert "`old command`" in printed and "`new command`" in printed
     text = out.read_text()
     assert text.startswith("<!-- section: quality -->\n## Before and after")
+
+
+def test_the_engine_report_keeps_the_sections_other_benchmarks_own(tmp_path):
+    """Rewriting BENCHMARKS.md keeps every section another benchmark wrote, whole (a bug once
+    kept only their names)."""
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text("# Old engine tables\n\nstale\n")
+    report.write_section(path, "dask", "## Dask\n\n| a | b |\n")
+    report.write_section(path, "refit", "## Refit\n\nline one\nline two\n")
+    text = report.with_sections("# New engine tables\n", path.read_text())
+    assert text.startswith("# New engine tables\n\n<!-- section: dask -->\n## Dask")
+    assert "stale" not in text and text.count("<!-- section: dask -->") == 1
+    assert "line one\nline two\n<!-- end of section: refit -->\n" in text

@@ -41,9 +41,7 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
     markdown = docs_dir / "BENCHMARKS.md"
     text = render_markdown(results, scales or None, ", ".join(map(str, paths)))
     kept = markdown.read_text() if markdown.is_file() else ""
-    markdown.write_text(text.rstrip("\n") + "\n" + "".join(
-        "\n" + block for block in _SECTION.findall(kept)
-    ))  # fmt: skip
+    markdown.write_text(with_sections(text, kept))
     return [*written, markdown]
 
 
@@ -51,6 +49,15 @@ def write_report(results: dict, docs_dir, *, scale_json=None) -> list[Path]:
 #: A section of BENCHMARKS.md that another benchmark writes (formats, Dask, refit, ...):
 #: kept as it is when this report rewrites the file, replaced by :func:`write_section`.
 _SECTION = re.compile(r"<!-- section: ([\w-]+) -->\n.*?<!-- end of section: \1 -->\n", re.DOTALL)
+
+
+def with_sections(text: str, old: str) -> str:
+    """``text`` followed by every section of ``old`` (whole, in their order)."""
+    return (
+        text.rstrip("\n")
+        + "\n"
+        + "".join("\n" + match.group(0) for match in _SECTION.finditer(old))
+    )
 
 
 def write_section(path, name: str, text: str) -> Path:
