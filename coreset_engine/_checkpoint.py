@@ -28,6 +28,7 @@ from ._build import Node
 from ._encoding import encoder_from_json
 from ._labels import LabelClasses
 from ._paths import same_file, written_atomically
+from ._persist import tree_params
 from ._sources import FileSegment, path_fingerprint
 from .methods import NodeStats
 
@@ -175,27 +176,13 @@ class BuildCheckpoint:
 def build_identity(tree, source) -> dict:
     """What must match for a checkpoint to be resumed: the data file (path, columns,
     fingerprint) and every parameter the tree depends on."""
-    categorical = tree.categorical_features
+    params = tree_params(tree)
+    del params["n_jobs"]  # threads never change the tree
+    params["backend"] = tree.backend_  # "auto" as resolved on this machine
     return {
         "source": source.to_json(),
         "fingerprint": path_fingerprint(source.path),
-        "params": {
-            "task": tree.task,
-            "coreset_size": tree.coreset_size,
-            "chunk_size": tree.chunk_size,
-            "n_classes": tree.n_classes,
-            "method": tree.method,
-            "deduplicate": bool(tree.deduplicate),
-            "sketch_size": tree.sketch_size,
-            "random_state": tree.random_state,
-            "backend": tree.backend_,
-            "max_classes": tree.max_classes,
-            "categorical_features": categorical
-            if categorical is None or isinstance(categorical, str)
-            else list(categorical),
-            "categorical_encoding": tree.categorical_encoding,
-            "max_categories": tree.max_categories,
-        },
+        "params": params,
     }
 
 

@@ -285,8 +285,6 @@ class EditRequest:
 def edited_state(tree, state, request: EditRequest):
     """A new state: ``state`` with ``request`` applied and the touched paths recomputed.
     Returns (state, positions of the recomputed nodes). ``state`` is not modified."""
-    from ._tree import TreeState  # noqa: F401  (the type returned)
-
     changed = request.rows
     if changed.size == 0:
         return state, []

@@ -49,24 +49,7 @@ def save_tree(tree, state, path, *, inputs=()) -> None:
         with h5py.File(temporary, "w") as handle:
             handle.attrs["format"] = FORMAT_TAG
             handle.attrs["version"] = FORMAT_VERSION
-            handle.attrs["params"] = json.dumps(
-                {
-                    "task": tree.task,
-                    "coreset_size": tree.coreset_size,
-                    "chunk_size": tree.chunk_size,
-                    "n_classes": tree.n_classes,
-                    "method": tree.method,
-                    "deduplicate": bool(tree.deduplicate),
-                    "sketch_size": tree.sketch_size,
-                    "random_state": tree.random_state,
-                    "backend": tree.backend,
-                    "n_jobs": tree.n_jobs,
-                    "max_classes": tree.max_classes,
-                    "categorical_features": _json_columns(tree.categorical_features),
-                    "categorical_encoding": tree.categorical_encoding,
-                    "max_categories": tree.max_categories,
-                }
-            )
+            handle.attrs["params"] = json.dumps(tree_params(tree))
             for key in ("seed", "n_features", "n_classes", "root", "n_rows", "n_leaves"):
                 handle.attrs[key] = int(getattr(state, key))
             handle.attrs["dtype"] = state.dtype.str
@@ -104,6 +87,26 @@ def _write_edits(handle, state) -> None:
     overlay_to_hdf5(handle.create_group("edits"), edits, state.n_features, state.dtype)
     if edits.has_data_edits:  # older readers must refuse it rather than ignore the edits
         handle.attrs["version"] = EDITED_VERSION
+
+
+def tree_params(tree) -> dict:
+    """The tree's constructor parameters as saved (JSON-ready)."""
+    return {
+        "task": tree.task,
+        "coreset_size": tree.coreset_size,
+        "chunk_size": tree.chunk_size,
+        "n_classes": tree.n_classes,
+        "method": tree.method,
+        "deduplicate": bool(tree.deduplicate),
+        "sketch_size": tree.sketch_size,
+        "random_state": tree.random_state,
+        "backend": tree.backend,
+        "n_jobs": tree.n_jobs,
+        "max_classes": tree.max_classes,
+        "categorical_features": _json_columns(tree.categorical_features),
+        "categorical_encoding": tree.categorical_encoding,
+        "max_categories": tree.max_categories,
+    }
 
 
 def _json_columns(columns):

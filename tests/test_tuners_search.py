@@ -25,7 +25,8 @@ from tuners import (
     register_backend,
 )
 from tuners._backends import JoblibBackend
-from tuners._data import WeightedRows, fit_weighted
+from tuners._data import WeightedRows
+from tuners._fitting import fit_weighted
 from tuners._splits import make_splits
 
 GRID = {"C": [0.01, 1.0], "solver": ["lbfgs", "liblinear"]}

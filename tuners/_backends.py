@@ -19,7 +19,8 @@ from joblib import Parallel, delayed
 from sklearn.base import clone
 from threadpoolctl import ThreadpoolController
 
-from ._data import WeightedRows, fit_weighted
+from ._data import WeightedRows
+from ._fitting import fit_weighted
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_consistent_length, has_fit_parameter
 
-from ._fitting import fit_weighted  # noqa: F401  (every fit goes through it)
-
 
 @dataclass(frozen=True)
 class WeightedRows:

@@ -18,12 +18,12 @@ from ._backends import one_thread
 from ._data import (
     WeightedRows,
     check_accepts_weights,
-    fit_weighted,
     int_seed,
     is_coreset,
     is_coreset_tree,
     resolve_rows,
 )
+from ._fitting import fit_weighted
 
 
 def _fit_member(estimator, rows: WeightedRows, normalize_weights: bool):

@@ -28,7 +28,7 @@ from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
 from ._backends import one_thread
-from ._data import fit_weighted
+from ._fitting import fit_weighted
 from ._torch_backend import inverse_C, unsupported_reason
 
 #: All rows are read into memory for an ordinary fit only if they take at most this share of

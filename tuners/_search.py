@@ -23,12 +23,12 @@ from ._backends import FitSettings, FitTask, get_backend, one_thread
 from ._data import (
     WeightedRows,
     check_accepts_weights,
-    fit_weighted,
     int_seed,
     is_coreset,
     is_coreset_tree,
     resolve_rows,
 )
+from ._fitting import fit_weighted
 from ._full_refit import refit_on_all_rows
 from ._results import build_cv_results, candidate_record
 from ._splits import DEFAULT_SEED, make_splits

@@ -132,11 +132,9 @@ def cleanlab_ranking(labels, probabilities) -> tuple[np.ndarray, int]:
 
 
 def cleanlab_available() -> bool:
-    try:
-        import cleanlab  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("cleanlab") is not None
 
 
 # ------------------------------------------------------------------------- measuring
