@@ -240,7 +240,7 @@ def run(args) -> dict:
 def markdown(results: dict) -> str:
     n = results["rows"]
     lines = [
-        f"## Dask: local build vs worker processes ({n / 1e6:.0f}M rows)",
+        f"## Dask: local build vs worker processes ({n / 1e6:.0f}M rows, {results['cpus']} cores)",
         "",
         (
             f"Produced by `{results['command'].strip()}` on {results['date']} "
@@ -292,6 +292,8 @@ def markdown(results: dict) -> str:
             "representative; CPU seconds are steadier. Rerun on a quiet machine to judge the "
             "2-worker speedup."
         )
+    if results.get("note"):
+        lines += [results["note"], ""]
     lines.append(
         "Every build made the same tree (hash of all nodes): "
         + ("yes." if results["same_tree_everywhere"] else "**no**.")
@@ -475,6 +477,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--out", default=None, help="JSON results.")
     parser.add_argument("--markdown", default=None,
                         help="Write the section 'dask' of this Markdown file (docs/BENCHMARKS.md).")  # fmt: skip
+    parser.add_argument("--note", default="", help="A remark printed above the tree check.")
+    parser.add_argument("--section", default="dask",
+                        help="Name of the --markdown section (another machine's run keeps its own).")  # fmt: skip
     parser.add_argument("--scaling", default=None, help="docs/SCALING.md.")
     parser.add_argument("--from-json", default=None,
                         help="Write the reports from this --out JSON instead of running.")  # fmt: skip
@@ -487,10 +492,12 @@ def main(argv=None) -> dict:
         args.out = None
     else:
         results = run(args)
+    if args.note:
+        results["note"] = args.note
     report = markdown(results)
     print(report)
     if args.markdown:
-        write_section(args.markdown, "dask", report)
+        write_section(args.markdown, args.section, report)
     for path, text in ((args.out, json.dumps(results, indent=1)),
                        (args.scaling, scaling_markdown(results) if args.scaling else None)):  # fmt: skip
         if path and text is not None:

@@ -47,6 +47,11 @@ import h5py
 READ_RATIO_LIMIT = 1.3
 COMPUTE_LIMIT_SECONDS = 0.1
 #: Pass limits for CUDA vs CPU (float32 data: GEMMs round differently on the two sides).
+#: The CUDA tree's mean excess loss (ratio - 1, over TREE_SEEDS seeds) may exceed the CPU tree's
+#: by this factor plus this slack: seed noise at a few seeds, not a systematic loss.
+TREE_SEEDS = 3
+TREE_EXCESS_FACTOR = 1.5
+TREE_EXCESS_SLACK = 0.002
 LIMITS = {
     "col_sum_rel": 1e-10,
     "gram_rel": 1e-5,
@@ -288,16 +293,34 @@ def check_against_cpu(report: Report, path: str, rows: int, size: int, simulate:
         for level in range(again.depth_ + 1)
     )
     report.check("cuda_tree_deterministic", same)
+    # The two backends' scores differ by float32 GEMM rounding; the leaf pilots are fitted on
+    # samples drawn by those scores, so the trees differ row for row (systematic sampling moves
+    # with any change of the probabilities). What must hold is the quality: the full-data loss
+    # at the root coreset's optimum over the full optimum, CUDA vs CPU, over SEEDS seeds.
+    from coreset_engine.evaluation import fit_logistic, logistic_objective, loss_ratio
+
+    full_objective = logistic_objective(fit_logistic(X, labels, n_threads=None), X, labels, 1.0)
+    ratios: dict = {"cuda": [], "cpu": []}
+    for seed in range(TREE_SEEDS):
+        for backend in ("cuda", "cpu"):
+            tree = trees[backend] if seed == 0 else CoresetTree(
+                backend=backend, **{**params, "random_state": seed}
+            ).build(X, labels)  # fmt: skip
+            root = tree.get_coreset()
+            ratios[backend].append(
+                loss_ratio(fit_logistic(root.X, root.y, root.weights), full_objective, X, labels)
+            )
     gpu_root, cpu_root = trees["cuda"].get_coreset(), trees["cpu"].get_coreset()
-    overlap = np.intersect1d(gpu_root.indices, cpu_root.indices).size / len(cpu_root)
+    excess = {name: float(np.mean(values)) - 1.0 for name, values in ratios.items()}
     report.check(
-        "tree_like_cpu_tree",
+        "tree_quality_like_cpu",
         trees["cuda"].backend_ == "cuda" and trees["cuda"].depth_ == trees["cpu"].depth_
-        and len(gpu_root) == len(cpu_root) and overlap > 0.9
-        and abs(gpu_root.weights.sum() / cpu_root.weights.sum() - 1) < 0.02,
+        and len(gpu_root) == len(cpu_root)
+        and excess["cuda"] <= TREE_EXCESS_FACTOR * excess["cpu"] + TREE_EXCESS_SLACK,
         chunk_size=chunk, depth=trees["cuda"].depth_, root_rows=len(gpu_root),
-        root_overlap=overlap, seconds=timings,
-        weight_sums=[float(gpu_root.weights.sum()), float(cpu_root.weights.sum())],
+        mean_loss_ratio={name: 1.0 + value for name, value in excess.items()},
+        loss_ratios=ratios, seconds=timings,
+        root_overlap=np.intersect1d(gpu_root.indices, cpu_root.indices).size / len(cpu_root),
     )  # fmt: skip
     return out
 
@@ -462,6 +485,75 @@ def time_compute(report: Report, path: str, rows: int, chunk: int, simulate: boo
     return out
 
 
+# ------------------------------------------------------------------------------ markdown
+def markdown(data: dict, grid: dict | None = None, command: str = "") -> str:
+    """The "gpu" section of docs/BENCHMARKS.md from a gpu_check JSON (and gpu_grid's)."""
+    env, stages, checks = data["environment"], data["stages"], data["checks"]
+    failed = [name for name, check in checks.items() if not check["passed"]]
+    lines = [
+        "## GPU: the CUDA backend on an NVIDIA GPU (`python -m benchmarks.gpu_check`)",
+        "",
+        f"Produced by `{command or 'python -m benchmarks.gpu_check'}` on "
+        f"{env.get('gpu', '?')} (compute capability "
+        f"{'.'.join(map(str, env.get('compute_capability', [])))}, {env['cpus']} CPU cores), "
+        f"numba-cuda {env['numba_cuda']}, torch {env['torch']}, NumPy {env['numpy']}; "
+        f"{len(checks) - len(failed)} of {len(checks)} checks passed"
+        + (f" (failed: {', '.join(failed)})" if failed else "") + ".",
+        "",
+        "| check | result | details |",
+        "|---|---|---|",
+    ]
+    for name, check in checks.items():
+        details = ", ".join(
+            f"{key} {_short(value)}" for key, value in check.items()
+            if key not in ("passed", "loss_ratios") and not (key == "seconds" and isinstance(value, dict))
+        )  # fmt: skip
+        lines.append(f"| {name} | {'ok' if check['passed'] else 'FAIL'} | {details} |")
+    build = stages.get("build", {})
+    compute = stages.get("compute", {})
+    if build.get("build_seconds"):
+        read = min(build["read_seconds"])
+        lines += [
+            "",
+            (f"Build of {data['args']['rows']:,} x {data['args']['features']} float32 rows "
+            f"({build['leaves']} leaves of {data['args']['chunk']:,}) with `backend=\"cuda\"`: "
+            f"{build['build_seconds']:.1f} s against {read:.2f} s for a plain chunked read "
+            f"from the page cache ({build['build_seconds'] / read:.1f}x). The passes on the GPU "
+            f"take {compute.get('best', {}).get('total', float('nan')):.3f} s for all "
+            f"{compute.get('rows', 0):,} rows once resident (scan "
+            f"{compute.get('best', {}).get('scan_hash', float('nan')):.4f} s, Gram and "
+            f"projection {compute.get('best', {}).get('gram_projection', float('nan')):.4f} s, "
+            f"scores {compute.get('best', {}).get('scores', float('nan')):.4f} s); a chunk "
+            f"uploads at {build.get('upload_gb_per_second', float('nan')):.1f} GB/s. So the "
+            f"build's time is the CPU's per-leaf work: pilot fits, the draws and the merges "
+            f"({build['build_seconds'] / build['leaves']:.2f} s per leaf)."),
+        ]
+    if grid:
+        check = grid.get("check", {})
+        cv = grid.get("cv_search", {})
+        lines += [
+            "",
+            (f"`python -m benchmarks.gpu_grid` on {grid.get('device_name', '?')}: a batched "
+            f"grid of {grid['n_C']} C values on a {grid['rows']:,}-row coreset "
+            f"(`fit_logistic_batch`, {grid['precision']}) in "
+            f"{grid['grid_fit_median_seconds']:.4f} s (median; criterion < 0.1 s: "
+            f"{grid['verdict']}); the {grid['n_C']}-value x {grid.get('cv', 5)}-fold search "
+            f"(`GridSearch(backend=\"torch\")`) in {cv.get('seconds', float('nan')):.3f} s; "
+            f"its pick against scikit-learn's on {check.get('C_values')} of the values: "
+            f"{check.get('outcome')} (scikit-learn {check.get('sklearn_seconds', 0):.2f} s on "
+            f"the CPU, torch {check.get('torch_seconds', 0):.2f} s)."),
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_short(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 # ---------------------------------------------------------------------------------- main
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -479,7 +571,19 @@ def main(argv=None) -> int:
     parser.add_argument("--sim-rows", type=int, default=2000,
                         help="with --simulate: rows of the GPU stages")  # fmt: skip
     parser.add_argument("--out", default=None, help="default: $OUT/gpu_check.json if $OUT is set")
+    parser.add_argument("--markdown", default=None,
+                        help="write the 'gpu' section of this Markdown file (docs/BENCHMARKS.md)")
+    parser.add_argument("--grid-json", default=None,
+                        help="with --markdown: gpu_grid's --out JSON, summarised too")
+    parser.add_argument("--from-json", default=None,
+                        help="render --markdown from this earlier --out JSON; runs nothing")
     args = parser.parse_args(argv)
+    if args.from_json:
+        if not args.markdown:
+            parser.error("--from-json needs --markdown")
+        with open(args.from_json) as handle:
+            write_markdown(args, json.load(handle))
+        return 0
     out_path = args.out or (os.path.join(os.environ["OUT"], "gpu_check.json")
                             if os.environ.get("OUT") else None)  # fmt: skip
     report = Report(out_path, args.simulate)
@@ -540,10 +644,24 @@ def main(argv=None) -> int:
     report.save()
     print("== summary", flush=True)
     print(json.dumps(report.data, indent=1, default=_jsonable), flush=True)
+    if args.markdown:
+        write_markdown(args, report.data)
     failed = [name for name, check in report.data["checks"].items() if not check["passed"]]
     print("gpu_check: " + ("all checks passed" if not failed else f"FAILED: {failed}"),
           flush=True)  # fmt: skip
     return 0 if not failed else 1
+
+
+def write_markdown(args, data: dict) -> None:
+    from coreset_cli.bench.report import write_section
+
+    grid = None
+    if args.grid_json:
+        with open(args.grid_json) as handle:
+            grid = json.load(handle)
+    rows = data["args"]["rows"]
+    command = "python -m benchmarks.gpu_check" + (f" --rows {rows}" if rows != 46_000_000 else "")
+    write_section(args.markdown, "gpu", markdown(data, grid, command))
 
 
 if __name__ == "__main__":
