@@ -13,8 +13,9 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
+from scipy.optimize import minimize
+
+from ._cpu import blas_single_thread
 
 #: Rows the pilot is fitted on (a weighted subsample of the current coreset when larger).
 PILOT_ROWS = 5000
@@ -60,24 +61,64 @@ def fit_pilot(X: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> Pilot |
     weighted log-loss sum), loosely converged. None if the rows hold a single class.
 
     Binary pilots use our own damped Newton iteration (a few milliseconds for 5,000 x 55);
-    multinomial ones scikit-learn's L-BFGS (several times faster than its Newton-Cholesky at
-    7 classes x 54 features, whose (K d)^2 Hessian dominates)."""
+    multinomial ones our own L-BFGS (:func:`_multinomial_lbfgs`: scipy's L-BFGS-B on a float32
+    softmax loss in unit-RMS feature coordinates; 4-5x faster than scikit-learn's lbfgs at
+    7 classes x 54 features, and closer to the optimum at the same tolerance)."""
     classes = np.unique(labels)
     if classes.size < 2:
         return None
     if classes.size == 2:
         coef, intercept = _binary_newton(X, labels == classes[1], weights)
         return Pilot(coef[None, :], np.array([intercept]), classes)
-    mean_weight = float(weights.mean())
-    model = LogisticRegression(C=mean_weight, solver="lbfgs", tol=1e-4, max_iter=100)
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a rough pilot: convergence and conditioning warnings
-        model.fit(X, labels, sample_weight=weights / mean_weight)
-    return Pilot(
-        np.asarray(model.coef_, dtype=np.float64),
-        np.asarray(model.intercept_, dtype=np.float64),
-        np.asarray(model.classes_),
-    )
+    coef, intercept = _multinomial_lbfgs(X, np.searchsorted(classes, labels), classes.size,
+                                         weights)  # fmt: skip
+    return Pilot(coef, intercept, classes)
+
+
+def _multinomial_lbfgs(
+    X: np.ndarray, y: np.ndarray, n_classes: int, weights: np.ndarray, *, max_iter: int = 100,
+    tol: float = 1e-4,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Minimise sum_i w_i (logsumexp(z_i) - z_i[y_i]) + ||coef||^2 / 2, z_i = coef x_i + b
+    (K full coefficient vectors, the intercepts unpenalised), for labels ``y`` in 0..K-1.
+
+    L-BFGS-B (scipy) on the objective divided by the number of rows, with the weights scaled
+    to mean 1 and the features to unit root-mean-square (the penalty stays in the original
+    units); loss and gradient in float32 (two small GEMMs and one exp per evaluation), the
+    iterate in float64. Stops at a projected gradient below ``tol`` or ``max_iter``
+    iterations. Returns (coef (K, d), intercept (K,))."""
+    n, d = X.shape
+    scale = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
+    scale[scale == 0] = 1.0
+    Z = np.empty((n, d + 1), dtype=np.float32)
+    np.divide(X, scale, out=Z[:, :d], casting="unsafe")
+    Z[:, d] = 1.0
+    rows = np.arange(n)
+    row_weight = (weights / (weights.mean() * n)).astype(np.float32)
+    # ||coef||^2 / 2 in the original units, over the weights' mean (the same optimum as
+    # C = 1 per raw row), divided by n like the loss
+    penalty = np.append(1.0 / scale**2, 0.0)[:, None] / (n * float(weights.mean()))
+    buffer = np.empty((n, n_classes), dtype=np.float32)
+
+    def loss_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        W = theta.reshape(d + 1, n_classes)
+        S = Z @ W.astype(np.float32)
+        S -= S.max(axis=1, keepdims=True)
+        E = np.exp(S, out=buffer)
+        total = E.sum(axis=1)
+        loss = float(row_weight @ (np.log(total) - S[rows, y]))
+        E /= total[:, None]
+        E[rows, y] -= 1.0
+        E *= row_weight[:, None]
+        gradient = (Z.T @ E).astype(np.float64) + penalty * W
+        return loss + 0.5 * float(np.sum(penalty * W * W)), gradient.ravel()
+
+    with blas_single_thread(), warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a rough pilot: convergence warnings
+        result = minimize(loss_gradient, np.zeros((d + 1) * n_classes), jac=True,
+                          method="L-BFGS-B", options={"gtol": tol, "maxiter": max_iter})  # fmt: skip
+    W = result.x.reshape(d + 1, n_classes)
+    return (W[:d] / scale[:, None]).T.copy(), W[d].copy()
 
 
 def _binary_newton(
@@ -104,7 +145,7 @@ def _binary_newton(
         return float(weights @ np.logaddexp(0.0, -margin) + 0.5 * penalty @ theta**2)
 
     value = objective(theta)
-    with threadpool_limits(1):
+    with blas_single_thread():
         for _ in range(max_iter):
             margin = sign * (Z @ theta)
             miss = 0.5 * (1.0 - np.tanh(0.5 * margin))  # 1 / (1 + exp(margin)), no overflow

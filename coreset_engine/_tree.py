@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections import deque
+from concurrent.futures import wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +24,7 @@ from sklearn.base import BaseEstimator
 from ._backend import check_backend, get_backend
 from ._build import BinaryCounter, BuildSettings, Node, leaf_node, merge_nodes
 from ._coreset import Coreset
-from ._cpu import blas_single_thread, worker_threads
+from ._cpu import blas_single_thread, n_workers, worker_threads
 from ._dask import is_dask_collection
 from ._encoding import ArrayEncoder
 from ._inputs import (
@@ -102,7 +104,8 @@ class CoresetTree(BaseEstimator):
     coreset_size : int
         Rows in every node; the root (level 0) has this many rows.
     chunk_size : int
-        Rows per leaf. Memory while building is bounded by two chunks plus the tree.
+        Rows per leaf. Memory while building is bounded by three chunks (two leaves built at
+        once, the next chunk read meanwhile) plus the tree.
     n_classes : int or None
         Number of classes for integer labels 0..n_classes-1 (classes that never occur are
         allowed). None (default) takes the classes from the labels: any values (ints, -1/+1,
@@ -457,19 +460,26 @@ class CoresetTree(BaseEstimator):
             emit,
             [(state.nodes[i].height, i, state.nodes[i]) for i in state.stack],
         )
+        def add(start: int, rows: int, node: Node) -> None:
+            if start != state.n_rows:
+                raise AssertionError("leaves must arrive in row order")
+            counter.add_leaf(node)
+            state.n_rows += rows
+            state.n_leaves += 1
+            if checkpoint is not None:
+                checkpoint.commit(state, [position for _, position, _ in counter.stack])
+            if on_leaf is not None:
+                on_leaf(rows)
+
+        threads = self.n_jobs or n_workers()
         with blas_single_thread(), worker_threads(self.n_jobs):
-            for start, X, labels in chunks:
-                if start != state.n_rows:
-                    raise AssertionError("leaves must arrive in row order")
-                counter.add_leaf(
-                    leaf_node(settings, X, labels, start, state.n_leaves, self._backend, describe)
-                )
-                state.n_rows += X.shape[0]
-                state.n_leaves += 1
-                if checkpoint is not None:
-                    checkpoint.commit(state, [position for _, position, _ in counter.stack])
-                if on_leaf is not None:
-                    on_leaf(X.shape[0])
+            if threads < 2 or self._backend.name != "cpu":
+                for start, X, labels in chunks:
+                    add(start, X.shape[0], leaf_node(settings, X, labels, start,
+                                                     state.n_leaves, self._backend, describe))
+            else:
+                _pipelined_leaves(settings, chunks, state.n_leaves, self._backend, describe,
+                                  max(1, threads // LEAVES_IN_FLIGHT), add)
             state.stack = [position for _, position, _ in counter.stack]
             state.root, _ = counter.finish()
 
@@ -745,3 +755,50 @@ def _check_no_client(client, method: str) -> None:
             f"The 'client' argument of CoresetTree.{method} is for dask arrays and dataframes. "
             "Got in-memory data: wrap it with dask.array.from_array to build on the cluster."
         )
+
+
+#: Leaves a local build works on at once (each with half the row-pass threads): one leaf's
+#: serial steps (pilot fit, draws) and the merges overlap another leaf's row passes. File
+#: readers keep this many chunks valid (``readers._chunks.VALID_CHUNKS``).
+LEAVES_IN_FLIGHT = 2
+
+
+def _pipelined_leaves(settings, chunks, first_leaf: int, backend, describe, threads: int,
+                      add) -> None:  # fmt: skip
+    """Build the leaves of ``chunks`` LEAVES_IN_FLIGHT at a time in a thread pool, each with
+    ``threads`` row-pass threads, and hand them to ``add(start, rows, node)`` in row order in
+    this thread (which merges). A leaf is a function of its rows alone, so the tree is the
+    one a sequential build makes; the first error in row order is raised, after every leaf in
+    flight has stopped using its chunk."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build(start, X, labels, leaf):
+        with worker_threads(threads):
+            return leaf_node(settings, X, labels, start, leaf, backend, describe)
+
+    in_flight: deque = deque()
+    chunks = iter(chunks)
+    leaf = first_leaf
+
+    def submit_next(pool) -> None:
+        nonlocal leaf
+        item = next(chunks, None)
+        if item is not None:
+            start, X, labels = item
+            in_flight.append((start, X.shape[0], pool.submit(build, start, X, labels, leaf)))
+            leaf += 1
+
+    with ThreadPoolExecutor(LEAVES_IN_FLIGHT, thread_name_prefix="coreset-engine-leaf") as pool:
+        try:
+            for _ in range(LEAVES_IN_FLIGHT):
+                submit_next(pool)
+            while in_flight:
+                start, rows, future = in_flight.popleft()
+                node = future.result()
+                # taking the next chunk frees the one LEAVES_IN_FLIGHT back: its leaf is done
+                submit_next(pool)
+                add(start, rows, node)  # merges while the next leaves are built
+        finally:
+            for _, _, future in in_flight:  # an error: let the others stop using their chunks
+                future.cancel()
+            wait([future for _, _, future in in_flight])

@@ -1,14 +1,18 @@
 """Chunks of exactly ``chunk_size`` rows out of batches of any size, read and encoded in a
 background thread into reused buffers (pyarrow and NumPy copies release the GIL, so the next
-chunk is decoded while the caller builds a leaf from this one)."""
+chunk is decoded while the caller builds leaves from the two before it)."""
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Iterator
 
 import numpy as np
+
+#: Chunks a consumer may hold at once: the last VALID_CHUNKS chunks taken stay untouched.
+VALID_CHUNKS = 2
 
 
 def rechunk_batches(batches, chunk_size: int) -> Iterator[tuple[int, object]]:
@@ -39,13 +43,15 @@ def background_chunks(
     dtype,
 ) -> Iterator[tuple[int, np.ndarray, object]]:
     """Advance ``raw_chunks`` (first row, raw features, labels) in a reader thread and turn each
-    chunk's features into floats with ``fill(features, buffer)`` there, into one of two reused
-    buffers. Yields (first row, X, labels); X is valid until the next chunk is taken. An error
-    in the thread is raised in the caller."""
+    chunk's features into floats with ``fill(features, buffer)`` there, into one of
+    VALID_CHUNKS + 1 reused buffers. Yields (first row, X, labels); X stays valid until
+    VALID_CHUNKS more chunks were taken (a build works on two leaves at once while the next
+    chunk is read). An error in the thread is raised in the caller."""
     free: queue.Queue = queue.Queue()
     ready: queue.Queue = queue.Queue()
-    for _ in range(2):
+    for _ in range(VALID_CHUNKS + 1):
         free.put(np.empty((max_rows, width), dtype=dtype))
+    taken: deque = deque()
     stop = threading.Event()
 
     def work() -> None:
@@ -70,8 +76,10 @@ def background_chunks(
             if isinstance(item, BaseException):
                 raise item
             start, buffer, X, labels = item
+            taken.append(buffer)
+            if len(taken) > VALID_CHUNKS:  # the chunk VALID_CHUNKS before this one is done
+                free.put(taken.popleft())
             yield start, X, labels
-            free.put(buffer)
     finally:
         stop.set()
         free.put(None)  # wake a reader waiting for a buffer

@@ -1,0 +1,85 @@
+"""The local build works on two leaves at once (``_tree._pipelined_leaves``): the tree must be
+the one a one-leaf-at-a-time build makes, from every source, and the file readers must keep the
+chunks of the leaves in flight untouched while they read ahead."""
+
+import time
+
+import h5py
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from helpers import assert_same_tree
+
+from coreset_engine import CoresetTree
+from coreset_engine.datasets import write_hdf5
+from coreset_engine.readers._chunks import VALID_CHUNKS, background_chunks
+
+
+def _data(n=24_000, seed=3):
+    rng = np.random.default_rng(seed)
+    X = (rng.standard_t(4, size=(n, 6)) * [1, 2, 0.5, 3, 1, 1]).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] * 0.3 + rng.normal(size=n) > 0).astype(np.int64)
+    y[X[:, 2] > 1.2] = 2
+    return X, y
+
+
+def test_background_chunks_keep_the_chunks_in_flight_untouched():
+    rows, width, n_chunks = 50, 4, 9
+    originals = [np.full((rows, width), k, dtype=np.float32) for k in range(n_chunks)]
+    raw = ((k * rows, originals[k], np.zeros(rows)) for k in range(n_chunks))
+
+    def fill(features, buffer):
+        buffer[...] = features
+        return buffer
+
+    held = []
+    for k, (start, X, _) in enumerate(background_chunks(raw, fill, rows, width, np.float32)):
+        assert start == k * rows
+        held.append((k, X))
+        held = held[-VALID_CHUNKS:]
+        time.sleep(0.02)  # the reader fills every free buffer meanwhile
+        for j, chunk in held:
+            np.testing.assert_array_equal(chunk, originals[j])
+    assert VALID_CHUNKS >= 2
+
+
+@pytest.mark.parametrize("source", ["arrays", "hdf5", "parquet"])
+def test_two_leaves_at_once_give_the_one_at_a_time_tree(tmp_path, source):
+    X, y = _data()
+    params = {"coreset_size": 400, "chunk_size": 1500, "random_state": 5}
+    trees = []
+    for n_jobs in (1, 2, 4):
+        tree = CoresetTree(n_jobs=n_jobs, **params)
+        if source == "arrays":
+            tree.build(X, y)
+        elif source == "hdf5":
+            path = tmp_path / "d.h5"
+            if not path.exists():
+                write_hdf5(path, X, y)
+            tree.build_from_file(path)
+        else:
+            path = tmp_path / "d.parquet"
+            if not path.exists():
+                columns = {f"x{i}": X[:, i] for i in range(X.shape[1])}
+                pq.write_table(pa.table({**columns, "y": y}), path, row_group_size=700)
+            tree.build_from_file(path, x=[f"x{i}" for i in range(X.shape[1])], y="y")
+        trees.append(tree)
+    assert trees[0].n_leaves_ == 16
+    for tree in trees[1:]:
+        assert_same_tree(tree, trees[0])
+
+
+def test_a_bad_row_mid_build_is_the_same_error_and_leaves_the_tree_unchanged(tmp_path):
+    X, y = _data()
+    X[9000, 3] = np.nan  # leaf 6 of 16
+    X[20000, 1] = np.inf  # a later leaf, possibly in flight at the same time
+    path = tmp_path / "bad.h5"
+    with h5py.File(path, "w") as handle:  # write_hdf5 refuses non-finite rows
+        handle["X"], handle["y"] = X, y
+    for n_jobs in (1, 2):
+        tree = CoresetTree(coreset_size=400, chunk_size=1500, random_state=5, n_jobs=n_jobs)
+        with pytest.raises(ValueError, match=r"NaN or infinity in row 9000\b"):
+            tree.build_from_file(path)
+        with pytest.raises(RuntimeError, match="no data yet"):
+            tree.get_coreset()
