@@ -37,6 +37,8 @@ class CpuRows:
 
 class CpuBackend:
     name = "cpu"
+    #: A build may run several leaves in threads at once (each leaf's passes are thread-safe).
+    concurrent_leaves = True
 
     def rows(self, X: np.ndarray, labels: np.ndarray) -> CpuRows:
         return CpuRows(X, labels)

@@ -45,8 +45,10 @@ assert _BLOCK_ROWS % _SCORE_BLOCK_ROWS == 0  # every scoring GEMM block starts a
 _WORD = {4: np.uint32, 8: np.uint64}
 
 _pool_lock = threading.Lock()
-_pool: ThreadPoolExecutor | None = None
-_pool_workers = 0
+#: One pool per thread count asked for: builds in several threads at once (a local build's
+#: leaves and merges, Dask tasks on a threaded worker) may ask for different counts, and no
+#: pool is ever shut down under another's running pass.
+_pools: dict[int, ThreadPoolExecutor] = {}
 
 
 _threads_override: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -94,14 +96,13 @@ def n_workers() -> int:
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    global _pool, _pool_workers
     with _pool_lock:
-        if _pool is None or _pool_workers != workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
-            _pool = ThreadPoolExecutor(workers, thread_name_prefix="coreset-engine-rows")
-            _pool_workers = workers
-        return _pool
+        pool = _pools.get(workers)
+        if pool is None:
+            pool = _pools[workers] = ThreadPoolExecutor(
+                workers, thread_name_prefix=f"coreset-engine-rows-{workers}"
+            )
+        return pool
 
 
 def row_blocks(n: int, block: int = _BLOCK_ROWS) -> list[tuple[int, int]]:

@@ -473,7 +473,7 @@ class CoresetTree(BaseEstimator):
 
         threads = self.n_jobs or n_workers()
         with blas_single_thread(), worker_threads(self.n_jobs):
-            if threads < 2 or self._backend.name != "cpu":
+            if threads < 2 or not self._backend.concurrent_leaves:
                 for start, X, labels in chunks:
                     add(start, X.shape[0], leaf_node(settings, X, labels, start,
                                                      state.n_leaves, self._backend, describe))

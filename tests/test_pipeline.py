@@ -83,3 +83,17 @@ def test_a_bad_row_mid_build_is_the_same_error_and_leaves_the_tree_unchanged(tmp
             tree.build_from_file(path)
         with pytest.raises(RuntimeError, match="no data yet"):
             tree.get_coreset()
+
+
+def test_leaves_and_merges_with_different_thread_counts_share_no_pool():
+    """Leaves and merges of several row blocks each, with n_jobs=4: the leaves' passes run on
+    2 threads, the merges' on 4 at the same time (a pool shut down under another's pass was an
+    error on a 16-core machine)."""
+    X, y = _data(n=2_000_000, seed=4)
+    # 7 blocks a leaf: more than a pass submits at once (2 x threads), so a leaf's pass keeps
+    # submitting while a merge runs
+    params = {"coreset_size": 40_000, "chunk_size": 400_000, "random_state": 1}
+    one = CoresetTree(n_jobs=1, **params).build(X, y)
+    four = CoresetTree(n_jobs=4, **params).build(X, y)
+    assert four.n_leaves_ == 5
+    assert_same_tree(four, one)
