@@ -486,7 +486,8 @@ def time_compute(report: Report, path: str, rows: int, chunk: int, simulate: boo
 
 
 # ------------------------------------------------------------------------------ markdown
-def markdown(data: dict, grid: dict | None = None, command: str = "") -> str:
+def markdown(data: dict, grid: dict | None = None, command: str = "",
+             pipeline: dict | None = None) -> str:  # fmt: skip
     """The "gpu" section of docs/BENCHMARKS.md from a gpu_check JSON (and gpu_grid's)."""
     env, stages, checks = data["environment"], data["stages"], data["checks"]
     failed = [name for name, check in checks.items() if not check["passed"]]
@@ -526,7 +527,22 @@ def markdown(data: dict, grid: dict | None = None, command: str = "") -> str:
             f"scores {compute.get('best', {}).get('scores', float('nan')):.4f} s); a chunk "
             f"uploads at {build.get('upload_gb_per_second', float('nan')):.1f} GB/s. So the "
             f"build's time is the CPU's per-leaf work: pilot fits, the draws and the merges "
+            f"(this build ran {'two leaves at once' if data.get('concurrent_leaves') else 'one leaf at a time'}) "
             f"({build['build_seconds'] / build['leaves']:.2f} s per leaf)."),
+        ]
+    if pipeline:
+        rows = pipeline.get("rows")
+        lines += [
+            "",
+            (f"`python -m benchmarks.gpu_pipeline` on {rows or 'the'} rows of the same kind: "
+             f"`backend=\"cuda\"` one leaf at a time "
+             f"{pipeline['cuda_one_leaf_at_a_time_seconds']:.2f} s, two leaves at once (the "
+             f"default) {pipeline['cuda_two_leaves_at_once_seconds']:.2f} s "
+             f"({pipeline['cuda_one_leaf_at_a_time_seconds'] / pipeline['cuda_two_leaves_at_once_seconds']:.1f}x; "
+             f"same tree: {'yes' if pipeline['cuda_same_tree'] else '**no**'}); the CPU build "
+             f"on the machine's {env['cpus']} cores {pipeline['cpu_seconds']:.2f} s; a plain "
+             f"read {pipeline['plain_read_seconds']:.2f} s."
+             + (f" {pipeline['note']}" if pipeline.get("note") else "")),
         ]
     if grid:
         check = grid.get("check", {})
@@ -575,6 +591,8 @@ def main(argv=None) -> int:
                         help="write the 'gpu' section of this Markdown file (docs/BENCHMARKS.md)")
     parser.add_argument("--grid-json", default=None,
                         help="with --markdown: gpu_grid's --out JSON, summarised too")
+    parser.add_argument("--pipeline-json", default=None,
+                        help="with --markdown: gpu_pipeline's --out JSON, summarised too")
     parser.add_argument("--from-json", default=None,
                         help="render --markdown from this earlier --out JSON; runs nothing")
     args = parser.parse_args(argv)
@@ -592,6 +610,9 @@ def main(argv=None) -> int:
 
     print("== environment", flush=True)
     report.data["environment"] = environment(args.simulate)
+    from coreset_engine import _cuda
+
+    report.data["concurrent_leaves"] = _cuda.CudaBackend().concurrent_leaves
     print(json.dumps(report.data["environment"]), flush=True)
     report.save()
 
@@ -655,13 +676,16 @@ def main(argv=None) -> int:
 def write_markdown(args, data: dict) -> None:
     from coreset_cli.bench.report import write_section
 
-    grid = None
+    grid = pipeline = None
     if args.grid_json:
         with open(args.grid_json) as handle:
             grid = json.load(handle)
+    if args.pipeline_json:
+        with open(args.pipeline_json) as handle:
+            pipeline = json.load(handle)
     rows = data["args"]["rows"]
     command = "python -m benchmarks.gpu_check" + (f" --rows {rows}" if rows != 46_000_000 else "")
-    write_section(args.markdown, "gpu", markdown(data, grid, command))
+    write_section(args.markdown, "gpu", markdown(data, grid, command, pipeline))
 
 
 if __name__ == "__main__":

@@ -295,6 +295,8 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--markdown", default=None,
                         help="Write the section 'models' of this Markdown file (docs/TUNING.md).")  # fmt: skip
+    parser.add_argument("--section", default="models",
+                        help="Name of the --markdown section (a run at another scale keeps its own).")  # fmt: skip
     parser.add_argument("--out", default=None, help="Write the results as JSON here.")
     args = parser.parse_args(argv)
     for option, value, low in (("--rows", args.rows, 1000), ("--n-iter", args.n_iter, 1),
@@ -310,7 +312,7 @@ def main(argv=None) -> None:
             Path(args.out).parent.mkdir(parents=True, exist_ok=True)
             Path(args.out).write_text(json.dumps(results, indent=1, default=str))
         if args.markdown:
-            write_section(args.markdown, "models", render_markdown(results))
+            write_section(args.markdown, args.section, render_markdown(results))
 
     results = run(
         tuple(args.datasets.split(",")), rows=args.rows, share=args.share, n_iter=args.n_iter,
