@@ -37,6 +37,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 _STEP = re.compile(r"^leaf-\d{8}\.npz$")
 _TEMPORARY = re.compile(r"^\..*\.part$")
+#: Held (flock, exclusive) by the build using the folder; the kernel drops it when that process
+#: ends, killed or not, so a resumed build takes it again.
+LOCK = "lock"
 
 
 def _step_name(leaf: int) -> str:
@@ -46,8 +49,9 @@ def _step_name(leaf: int) -> str:
 class BuildCheckpoint:
     """The checkpoint folder of one build (see the module's docstring)."""
 
-    def __init__(self, folder: str, identity: dict, manifest: dict | None):
+    def __init__(self, folder: str, identity: dict, manifest: dict | None, lock=None):
         self.folder = folder
+        self._lock = lock
         self.identity = identity
         self.manifest = manifest
         self.n_nodes = 0 if manifest is None else int(manifest["n_nodes"])
@@ -77,13 +81,23 @@ class BuildCheckpoint:
         foreign = [
             name
             for name in os.listdir(folder)
-            if name != MANIFEST and not _STEP.match(name) and not _TEMPORARY.match(name)
-        ]
+            if name not in (MANIFEST, LOCK) and not _STEP.match(name)
+            and not _TEMPORARY.match(name)
+        ]  # fmt: skip
         if foreign:
             raise ValueError(
                 f"The checkpoint folder {folder!r} holds files that are not a build's "
                 f"checkpoint (e.g. {min(foreign)!r}). Choose an empty or new folder."
             )
+        lock = _take_lock(folder)
+        try:
+            return cls._open_locked(folder, tree, source, overwrite, lock)
+        except BaseException:
+            lock.close()
+            raise
+
+    @classmethod
+    def _open_locked(cls, folder, tree, source, overwrite, lock) -> BuildCheckpoint:
         identity = build_identity(tree, source)
         manifest = _read_manifest(folder)
         if manifest is not None:
@@ -99,7 +113,13 @@ class BuildCheckpoint:
         for name in os.listdir(folder):  # left by a writer that was killed
             if _TEMPORARY.match(name):
                 os.remove(os.path.join(folder, name))
-        return cls(folder, identity, manifest)
+        return cls(folder, identity, manifest, lock)
+
+    def close(self) -> None:
+        """Let other builds use the folder (the files stay)."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     @property
     def can_resume(self) -> bool:
@@ -223,13 +243,34 @@ def _read_manifest(folder: str) -> dict | None:
 
 def discard(path) -> None:
     """Remove a finished build's checkpoint folder: its own files, then the folder if that
-    left it empty (nothing else is ever removed)."""
+    left it empty (nothing else is ever removed). A folder another build holds is an error."""
     folder = os.fspath(path)
     if not os.path.isdir(folder):
         return
-    _clear(folder)
+    with _take_lock(folder):
+        _clear(folder)
+        os.remove(os.path.join(folder, LOCK))
     if not os.listdir(folder):
         os.rmdir(folder)
+
+
+def _take_lock(folder: str):
+    """The open lock file of ``folder``, locked for this build; ValueError if another build
+    (in this or another process) holds it."""
+    handle = open(os.path.join(folder, LOCK), "a+b")  # noqa: SIM115 (held by the checkpoint)
+    try:
+        import fcntl
+    except ImportError:  # not on POSIX: no lock
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(
+            f"The checkpoint folder {folder!r} is in use by another build (it holds the "
+            f"folder's lock). Wait for that build to end, or choose another folder."
+        ) from None
+    return handle
 
 
 def _clear(folder: str) -> None:

@@ -409,6 +409,14 @@ class CoresetTree(BaseEstimator):
 
             journal = BuildCheckpoint.open(checkpoint, self, source,
                                            overwrite=overwrite_checkpoint)  # fmt: skip
+        try:
+            self._build_file_source(source, journal, started, progress)
+        finally:
+            if journal is not None:
+                journal.close()
+        return self
+
+    def _build_file_source(self, source, journal, started, progress) -> None:
         with source.open() as reader:
             if journal is not None and journal.can_resume:
                 state, chunks, n_rows = journal.resume(self, reader)
@@ -436,7 +444,6 @@ class CoresetTree(BaseEstimator):
                     bar.close()
         self._state = state
         self.build_seconds_ = time.perf_counter() - started
-        return self
 
     def _settings(self, state: TreeState) -> BuildSettings:
         return BuildSettings(

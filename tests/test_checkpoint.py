@@ -148,7 +148,7 @@ def test_a_full_disk_while_writing_the_checkpoint_is_a_clear_error(
     assert _leaves_done(tmp_path / "c") == 4
     names = sorted(os.listdir(tmp_path / "c"))  # the partial file was removed
     assert names == ["leaf-00000000.npz", "leaf-00000001.npz", "leaf-00000002.npz",
-                     "leaf-00000003.npz", "manifest.json"]  # fmt: skip
+                     "leaf-00000003.npz", "lock", "manifest.json"]  # fmt: skip
 
 
 def test_a_checkpoint_of_another_build_is_an_error(data_file, tmp_path):
@@ -177,7 +177,7 @@ def test_a_checkpoint_of_another_build_is_an_error(data_file, tmp_path):
     # asked for: started afresh
     tree = CoresetTree(**PARAMS).build_from_file(data_file, checkpoint=checkpoint,
                                                  overwrite_checkpoint=True)  # fmt: skip
-    assert tree._state.n_leaves == 60 and len(os.listdir(checkpoint)) == 61
+    assert tree._state.n_leaves == 60 and len(os.listdir(checkpoint)) == 62  # + manifest, lock
     (tmp_path / "file").write_text("x")
     with pytest.raises(ValueError, match="is a file; a checkpoint is a folder"):
         CoresetTree(**PARAMS).build_from_file(data_file, checkpoint=tmp_path / "file")
@@ -289,3 +289,29 @@ def test_cli_build_resumes_from_its_checkpoint_and_removes_it(
     assert [p.name for p in tmp_path.iterdir()] == ["t.h5"]  # the checkpoint was removed
     result = CliRunner().invoke(main, [*command[:-2], "--checkpoint", str(data_file)])
     assert result.exit_code == 2 and "is a file" in result.output  # click: a folder is asked
+
+
+def test_two_builds_cannot_share_a_checkpoint_folder(data_file, reference, tmp_path):
+    """A build holds its checkpoint folder's lock from start to end: a second build on the same
+    folder (here in this process, as another process would) is a clear error and writes
+    nothing there; once the first ends, the folder resumes as usual."""
+    from coreset_engine import _checkpoint
+    from coreset_engine.readers import make_source
+
+    folder = tmp_path / "c"
+    holder = CoresetTree(**PARAMS)
+    holder._resolve_backend()  # as build_from_file does before opening its checkpoint
+    first = _checkpoint.BuildCheckpoint.open(folder, holder,
+                                             make_source(data_file, None, None, "y"))  # fmt: skip
+    before = sorted(os.listdir(folder))
+    second = CoresetTree(**PARAMS)
+    with pytest.raises(ValueError, match=r"is in use by another build"):
+        second.build_from_file(data_file, checkpoint=folder)
+    assert sorted(os.listdir(folder)) == before
+    with pytest.raises(ValueError, match=r"is in use by another build"):
+        _checkpoint.discard(folder)
+    first.close()
+    second.build_from_file(data_file, checkpoint=folder)
+    assert_same_arrays(second, reference)
+    _checkpoint.discard(folder)
+    assert not folder.exists()
