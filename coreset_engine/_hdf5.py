@@ -1,8 +1,8 @@
 """Streaming row chunks out of HDF5 files.
 
-One reader thread fills reusable buffers with ``read_direct`` while the caller processes the
-previous chunk (h5py releases the GIL while HDF5 reads), so I/O and compute overlap and memory
-stays at two chunk buffers however long the file is.
+One reader thread fills reusable buffers with ``read_direct`` while the caller builds leaves
+from the previous two chunks (h5py releases the GIL while HDF5 reads), so I/O and compute
+overlap and memory stays at three chunk buffers however long the file is.
 """
 
 from __future__ import annotations
