@@ -37,15 +37,17 @@ def main(argv=None) -> dict:
     )  # warm-up: CUDA context, kernels compiled
     out["plain_read_seconds"] = min(plain_read_seconds(args.path, args.chunk) for _ in range(2))
     trees = {}
+    answer = _cuda.CudaBackend.__dict__["concurrent_leaves"]  # the property
     for name, backend, concurrent in (("cuda_one_leaf_at_a_time", "cuda", False),
                                        ("cuda_two_leaves_at_once", "cuda", True),
                                        ("cpu", "cpu", True)):  # fmt: skip
-        _cuda.CONCURRENT_LEAVES = concurrent
+        # one leaf at a time: the backend's own answer overridden for that build only
+        _cuda.CudaBackend.concurrent_leaves = answer if concurrent else False
         started = time.perf_counter()
         trees[name] = CoresetTree(backend=backend, **params).build_from_file(args.path)
         out[name + "_seconds"] = time.perf_counter() - started
         print(f"{name}: {out[name + '_seconds']:.2f} s", flush=True)
-    _cuda.CONCURRENT_LEAVES = True
+    _cuda.CudaBackend.concurrent_leaves = answer
     a, b = trees["cuda_one_leaf_at_a_time"], trees["cuda_two_leaves_at_once"]
     out["cuda_same_tree"] = bool(all(
         np.array_equal(p.indices, q.indices) and p.weights.tobytes() == q.weights.tobytes()

@@ -352,10 +352,6 @@ def _tile_threads(kernels) -> int:
     return 32 if simulated() else kernels.TILE_THREADS
 
 
-#: Set False to build CUDA leaves one at a time (``benchmarks.gpu_pipeline`` compares both).
-CONCURRENT_LEAVES = True
-
-
 class CudaBackend:
     """``backend="cuda"``: leaves of at least :data:`MIN_ROWS` rows run their passes on the GPU."""
 
@@ -366,7 +362,7 @@ class CudaBackend:
         """Whether a build may run leaves in several threads at once: on a GPU yes (the same
         tree, 2.3x faster on an H200: ``python -m benchmarks.gpu_pipeline``); Numba's simulator
         runs one kernel at a time."""
-        return CONCURRENT_LEAVES and not simulated()
+        return not simulated()
 
     def rows(self, X: np.ndarray, labels: np.ndarray):
         if X.shape[0] < MIN_ROWS:

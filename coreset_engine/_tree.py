@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from concurrent.futures import wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,6 +39,7 @@ from ._labels import LabelClasses
 from ._sources import ArraySegment, FileSegment, path_fingerprint
 from ._validation import check_int, describe_row
 from .methods import get_method
+from .readers._chunks import VALID_CHUNKS
 from .tasks import available_tasks, get_task
 
 TASKS = tuple(available_tasks())
@@ -765,9 +766,9 @@ def _check_no_client(client, method: str) -> None:
 
 
 #: Leaves a local build works on at once (each with half the row-pass threads): one leaf's
-#: serial steps (pilot fit, draws) and the merges overlap another leaf's row passes. File
-#: readers keep this many chunks valid (``readers._chunks.VALID_CHUNKS``).
-LEAVES_IN_FLIGHT = 2
+#: serial steps (pilot fit, draws) and the merges overlap another leaf's row passes. As many
+#: as the file readers keep chunks valid.
+LEAVES_IN_FLIGHT = VALID_CHUNKS
 
 
 def _pipelined_leaves(settings, chunks, first_leaf: int, backend, describe, threads: int,
@@ -777,7 +778,6 @@ def _pipelined_leaves(settings, chunks, first_leaf: int, backend, describe, thre
     this thread (which merges). A leaf is a function of its rows alone, so the tree is the
     one a sequential build makes; the first error in row order is raised, after every leaf in
     flight has stopped using its chunk."""
-    from concurrent.futures import ThreadPoolExecutor
 
     def build(start, X, labels, leaf):
         with worker_threads(threads):
