@@ -28,9 +28,12 @@ asks the first registered :class:`FitAdapter` that matches the estimator how to 
 from __future__ import annotations
 
 import inspect
+from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
+
+from ._hgb_binning import fast_weighted_binning
 
 #: Share of a boosted model's training rows held out for its early stopping.
 VALIDATION_FRACTION = 0.1
@@ -185,7 +188,8 @@ class XGBoostAdapter(_BoostedTrees):
                              sample_weight_eval_set=[w_val], verbose=False)  # fmt: skip
 
 
-for _adapter in (HistGradientBoostingAdapter(), LightGBMAdapter(), XGBoostAdapter()):
+_HGB = HistGradientBoostingAdapter()
+for _adapter in (_HGB, LightGBMAdapter(), XGBoostAdapter()):
     register_fit_adapter(_adapter)
 
 #: scikit-learn models whose ``alpha`` weighs the penalty against the *sum* of the weighted
@@ -231,8 +235,12 @@ def fit_weighted(estimator, X, y, weights, *, normalize_weights: bool = True):
             name: value * mean if kind == "C" else value / mean
             for name, (value, kind) in scaled.items()
         })  # fmt: skip
+    # HistGradientBoosting (alone or a Pipeline's last step): the same weighted bins as
+    # scikit-learn's, several times faster (tuners._hgb_binning)
+    binning = fast_weighted_binning() if _HGB.matches(final) else nullcontext()
     try:
-        adapter.fit(estimator, X, y, weights)
+        with binning:
+            adapter.fit(estimator, X, y, weights)
     finally:
         if scaled:
             estimator.set_params(**{name: value for name, (value, _) in scaled.items()})
