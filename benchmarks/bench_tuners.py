@@ -89,6 +89,11 @@ TORCH_SPACE = {
 }
 AUC_TOLERANCE = 0.002
 MIN_SPEEDUP = 50
+#: Issue 14's targets on the weak-signal set (3M rows, 20,000-row coreset): the pick's
+#: full-data-refit AUC within 0.0005 of the full search's, and the coreset-trained model's
+#: AUC within 0.0015 of the same configuration fitted on all rows.
+PICK_GAP = {"weak_signal": 0.0005}
+MODEL_GAP = {"weak_signal": 0.0015}
 # Root coreset rows: at most 5% of the training rows (KDD: 0.5% is plenty, AUC saturates).
 # a9a: 500 rows (1.5%). saga's cost is set by its number of steps, not by the rows: on a
 # coreset it runs to max_iter where all rows converge in fewer epochs, so the speedup of GRID
@@ -133,11 +138,15 @@ def config_auc(params, data, cache) -> float:
     return cache[_key(params)]
 
 
-def compare_grid(prefix, grid, data, size, chunk, args, cache, *, skip_full=None):
+def compare_grid(prefix, grid, data, size, chunk, args, cache, *, skip_full=None,
+                 tolerance=AUC_TOLERANCE, model_gap=None, refit_full=False):  # fmt: skip
     """GridSearchCV on all rows vs tree build + GridSearch on the root coreset, both timed.
 
-    Returns (rows of the table, the tree, the coreset search, whether both checks passed or
-    None when the full side was not run).
+    ``tolerance``: the largest gap between the two picks' full-data-refit AUCs that passes;
+    ``model_gap``: if given, the coreset-trained model's AUC must be within it of the same
+    configuration fitted on all rows; ``refit_full``: also refit the coreset's pick with
+    ``refit="full"`` (timed) and compare its AUC. Returns (rows of the table, the tree, the
+    coreset search, whether the pick checks passed or None when the full side was not run).
     """
     X_train, X_test, y_train, y_test = data
     folds = StratifiedKFold(args.cv, shuffle=True, random_state=0)
@@ -162,7 +171,8 @@ def compare_grid(prefix, grid, data, size, chunk, args, cache, *, skip_full=None
     (tree, search), coreset_seconds = timed(build_and_search)
     print(f"{prefix}: coreset build + GridSearch {coreset_seconds:.2f} s, "
           f"pick {search.best_params_}", flush=True)  # fmt: skip
-    own = f"the coreset-trained model: {search.score(X_test, y_test):.5f}"
+    own_auc = search.score(X_test, y_test)
+    own = f"the coreset-trained model: {own_auc:.5f}"
     if full is None:
         rows = [
             (f"{prefix}: coreset pick", "", f"{search.best_params_} ({own})"),
@@ -176,16 +186,39 @@ def compare_grid(prefix, grid, data, size, chunk, args, cache, *, skip_full=None
     pick_auc = config_auc(search.best_params_, data, cache)
     speedup = full_seconds / coreset_seconds
     gap = abs(full_auc - pick_auc)
-    close, fast = gap <= AUC_TOLERANCE, speedup >= MIN_SPEEDUP
+    close, fast = gap <= tolerance, speedup >= MIN_SPEEDUP
     rows = [
         (f"{prefix}: full-data pick", "", f"{full.best_params_}: test AUC {full_auc:.5f}"),
         (f"{prefix}: coreset pick", "", f"{search.best_params_}: test AUC {pick_auc:.5f} ({own})"),
-        (f"{prefix}: |AUC gap| <= {AUC_TOLERANCE}",
+        (f"{prefix}: |AUC gap| <= {tolerance}",
          _verdict(close), f"{gap:.5f}"),
         (f"{prefix}: speedup >= {MIN_SPEEDUP}x", _verdict(fast),
          f"{full_seconds:.1f} s / {coreset_seconds:.2f} s = {speedup:.0f}x"),
     ]  # fmt: skip
+    if model_gap is not None:
+        label = f"{prefix}: coreset-trained model, AUC gap to the pick fitted on all rows"
+        rows.append((
+            f"{label} <= {model_gap}", _verdict(pick_auc - own_auc <= model_gap),
+            f"{pick_auc - own_auc:+.5f} ({own_auc:.5f} vs {pick_auc:.5f})",
+        ))  # fmt: skip
+    if refit_full:
+        rows.append(refit_full_row(prefix, search, tree, data, pick_auc, args))
     return rows, tree, search, close and fast
+
+
+def refit_full_row(prefix, search, tree, data, pick_auc, args) -> tuple[str, str, str]:
+    """The coreset's pick refit with ``refit="full"`` (a search over that one configuration):
+    its refit time and passes, and its test AUC against scikit-learn's fit on all rows."""
+    _, X_test, _, y_test = data
+    one = GridSearch(logistic(), {key: [value] for key, value in search.best_params_.items()},
+                     scoring="roc_auc", cv=args.cv, random_state=0, refit="full").fit(tree)  # fmt: skip
+    auc = test_auc(one.best_estimator_, X_test, y_test)
+    print(f"{prefix}: refit='full' {one.refit_time_:.2f} s, {one.refit_passes_} passes", flush=True)
+    result = (
+        f"{one.refit_time_:.2f} s, {one.refit_passes_} passes over {one.refit_data_}: test AUC "
+        f"{auc:.5f} (scikit-learn on all rows: {pick_auc:.5f}; {auc - pick_auc:+.5f})"
+    )
+    return f"{prefix}: refit='full' of the coreset pick", "", result
 
 
 def load(name: str, args) -> Dataset:
@@ -213,8 +246,10 @@ def run_dataset(name: str, args) -> list[tuple[str, str, str]]:
         "grid", GRID, data, size, chunk, args, cache, skip_full=skip_full
     )
     lbfgs_rows, _, _, lbfgs_passed = compare_grid(
-        "grid (lbfgs C x class_weight)", LBFGS_GRID, data, size, chunk, args, cache
-    )
+        "grid (lbfgs C x class_weight)", LBFGS_GRID, data, size, chunk, args, cache,
+        tolerance=PICK_GAP.get(name, AUC_TOLERANCE), model_gap=MODEL_GAP.get(name),
+        refit_full=not args.skip_refit_full,
+    )  # fmt: skip
     rows += lbfgs_rows
     rows.append(_criterion_row(grid_passed, lbfgs_passed, size, n_rows))
 
@@ -281,11 +316,15 @@ def _fit_on_coreset(model, tree):
     return model.fit(coreset.X, coreset.y, sample_weight=coreset.normalized_weights())
 
 
-def markdown_report(results: dict, argv: list[str], cv: int, seconds: float) -> str:
-    """The results table as Markdown, headed by the command that produced it."""
+def markdown_report(results: dict, argv: list[str], cv: int, seconds: float,
+                    level: int = 1) -> str:  # fmt: skip
+    """The results table as Markdown, headed by the command that produced it (a title of
+    ``level``, each data set one level below)."""
     command = shlex.join(["python", "-m", "benchmarks.bench_tuners", *argv])
     lines = [
-        "# Tuning on coresets vs scikit-learn on all rows",
+        "#" * level
+        + " Tuning on coresets vs scikit-learn on all rows"
+        + (f" ({', '.join(results)})" if level > 1 else ""),
         "",
         (
             f"Written by `{command}` ({cv}-fold CV on both sides, one thread each, "
@@ -294,7 +333,8 @@ def markdown_report(results: dict, argv: list[str], cv: int, seconds: float) -> 
         ),
     ]
     for name, rows in results.items():
-        lines += ["", f"## {name}", "", "| check | verdict | result |", "|---|---|---|"]
+        lines += ["", "#" * (level + 1) + f" {name}", "", "| check | verdict | result |",
+                  "|---|---|---|"]  # fmt: skip
         lines += ["| " + " | ".join(_cell(text) for text in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -326,10 +366,17 @@ def main() -> None:
     parser.add_argument("--leaves", type=int, default=8, help="tree leaves (chunks)")
     parser.add_argument("--torch-iter", type=int, default=8, help="RandomSearch candidates")
     parser.add_argument("--skip-torch", action="store_true")
+    parser.add_argument("--skip-refit-full", action="store_true",
+                        help="do not time refit='full' of the lbfgs grid's pick")  # fmt: skip
     parser.add_argument(
         "--markdown",
         metavar="PATH",
         help="also write the results table as Markdown (e.g. docs/TUNING.md)",
+    )
+    parser.add_argument(
+        "--section",
+        help="with --markdown: write the tables as this section of the file (kept apart from "
+        "the file's head, which a run without --section rewrites)",
     )
     parser.add_argument(
         "--full-grid-anyway",
@@ -350,7 +397,12 @@ def main() -> None:
         print(f"\n{name}")
         for label, verdict, detail in rows:
             print(f"  {label:<{width}}  {verdict:<4}  {detail}")
-    if args.markdown:
+    if args.markdown and args.section:
+        from coreset_cli.bench.report import write_section
+
+        text = markdown_report(results, sys.argv[1:], args.cv, seconds, level=2)
+        write_section(args.markdown, args.section, text)
+    elif args.markdown:
         from pathlib import Path
 
         from coreset_cli.bench.report import _SECTION

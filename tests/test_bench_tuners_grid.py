@@ -67,3 +67,32 @@ def test_markdown_report_names_the_command_and_keeps_every_row():
                                        [], 3, 60.0)  # fmt: skip
     assert r"| grid: \|AUC gap\| <= 0.002 | PASS | 0.001 |" in gap
     assert text.count("| check | verdict | result |") == 2
+
+
+def test_compare_grid_judges_the_model_gap_and_times_refit_full():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(4000, 5))
+    y = (X[:, 0] - X[:, 1] + rng.normal(size=4000) > 0).astype(np.int64)
+    data = (X[:3000], X[3000:], y[:3000], y[3000:])
+    grid = {"C": [0.01, 1.0], "class_weight": [None, "balanced"]}
+    with warnings.catch_warnings():
+        bench_tuners._silence_expected_warnings()
+        rows, _, search, _ = bench_tuners.compare_grid(
+            "lbfgs", grid, data, 300, 1000, argparse.Namespace(cv=3), {}, tolerance=0.0005,
+            model_gap=1.0, refit_full=True,
+        )  # fmt: skip
+    labels = [label for label, _, _ in rows]
+    assert "lbfgs: |AUC gap| <= 0.0005" in labels
+    gap_row = next(row for row in rows if "coreset-trained model" in row[0])
+    assert gap_row[0].endswith("<= 1.0") and gap_row[1] == "PASS"
+    refit = next(row for row in rows if "refit='full'" in row[0])
+    assert "passes over all 3,000 source rows" in refit[2], refit[2]
+    full_auc = float(refit[2].split("scikit-learn on all rows: ")[1].split(";")[0])
+    refit_auc = float(refit[2].split("test AUC ")[1].split(" ")[0])
+    assert abs(full_auc - refit_auc) < 1e-4  # the streamed refit is scikit-learn's optimum
+
+
+def test_markdown_report_as_a_section_is_one_level_down():
+    text = bench_tuners.markdown_report({"weak_signal": [("x", "PASS", "y")]}, [], 3, 1.0, level=2)
+    assert text.startswith("## Tuning on coresets vs scikit-learn on all rows (weak_signal)")
+    assert "\n### weak_signal\n" in text
