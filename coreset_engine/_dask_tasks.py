@@ -1,7 +1,8 @@
 """The tasks of a Dask build (``_dask``), run on the workers: a leaf from rows a task gets or
 reads itself, a merge of two nodes, label counts. Each is a pure step of ``_build`` wrapped
-with what a worker needs: one-thread BLAS, the worker's threads for the row passes, the build's
-sampling method registered, and dask told what a node weighs.
+with what a worker needs: one-thread BLAS, the worker's threads for the row passes, freed
+memory kept for reuse during the task (``_malloc``), the build's sampling method registered,
+and dask told what a node weighs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from ._backend import get_backend
 from ._build import BuildSettings, Node, leaf_node, merge_nodes
 from ._cpu import blas_single_thread, worker_threads
+from ._malloc import reuse_freed_memory
 from ._validation import describe_row
 from .methods import available_methods, register_method
 
@@ -36,7 +38,9 @@ def _task_context(task: TaskSettings):
     register_sizeof()
     if task.build.method not in available_methods(task.build.task):
         register_method(task.method_class)
-    with blas_single_thread(), worker_threads(task.n_jobs or _worker_thread_count()):
+    # Dask's workers return freed memory at once (MALLOC_TRIM_THRESHOLD_): kept during a task
+    with reuse_freed_memory(), blas_single_thread(), \
+            worker_threads(task.n_jobs or _worker_thread_count()):  # fmt: skip
         yield
 
 

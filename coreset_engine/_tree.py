@@ -36,6 +36,7 @@ from ._inputs import (
     fit_labels,
 )
 from ._labels import LabelClasses
+from ._malloc import reuse_freed_memory
 from ._sources import ArraySegment, FileSegment, path_fingerprint
 from ._validation import check_int, describe_row
 from .methods import get_method
@@ -468,6 +469,7 @@ class CoresetTree(BaseEstimator):
             emit,
             [(state.nodes[i].height, i, state.nodes[i]) for i in state.stack],
         )
+
         def add(start: int, rows: int, node: Node) -> None:
             if start != state.n_rows:
                 raise AssertionError("leaves must arrive in row order")
@@ -480,14 +482,26 @@ class CoresetTree(BaseEstimator):
                 on_leaf(rows)
 
         threads = self.n_jobs or n_workers()
-        with blas_single_thread(), worker_threads(self.n_jobs):
+        with reuse_freed_memory(), blas_single_thread(), worker_threads(self.n_jobs):
             if threads < 2 or not self._backend.concurrent_leaves:
                 for start, X, labels in chunks:
-                    add(start, X.shape[0], leaf_node(settings, X, labels, start,
-                                                     state.n_leaves, self._backend, describe))
+                    add(
+                        start,
+                        X.shape[0],
+                        leaf_node(
+                            settings, X, labels, start, state.n_leaves, self._backend, describe
+                        ),
+                    )
             else:
-                _pipelined_leaves(settings, chunks, state.n_leaves, self._backend, describe,
-                                  max(1, threads // LEAVES_IN_FLIGHT), add)
+                _pipelined_leaves(
+                    settings,
+                    chunks,
+                    state.n_leaves,
+                    self._backend,
+                    describe,
+                    max(1, threads // LEAVES_IN_FLIGHT),
+                    add,
+                )
             state.stack = [position for _, position, _ in counter.stack]
             state.root, _ = counter.finish()
 
@@ -510,8 +524,10 @@ class CoresetTree(BaseEstimator):
         (``classes_``), ``feature_names`` the names of X's columns."""
         state = self._check_built()
         depth = self.depth_
-        if isinstance(level, bool) or not isinstance(level, (int, np.integer)) or not (
-            0 <= level <= depth
+        if (
+            isinstance(level, bool)
+            or not isinstance(level, (int, np.integer))
+            or not (0 <= level <= depth)
         ):
             raise ValueError(
                 f"The 'level' parameter of get_coreset must be an int in 0..{depth} "
