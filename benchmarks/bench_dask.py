@@ -144,6 +144,54 @@ with cluster_client(workers) as client:  # the command line's --workers cluster
 """
 )
 
+# Independent processes, no Dask: each reads its own leaves' rows into memory, then (all at the
+# same moment) builds them one after another on one thread. What 2 processes reach against 1
+# is this machine's own ceiling for the 2-worker speedup (shared memory bandwidth and caches).
+CEILING_CHILD = r"""
+import json, sys, time
+import h5py
+import numpy as np
+from coreset_engine._build import BuildSettings, leaf_node
+from coreset_engine._cpu import blas_single_thread, worker_threads
+path, size, chunk, first, leaves, start_at = sys.argv[1:7]
+size, chunk, first, leaves, start_at = int(size), int(chunk), int(first), int(leaves), float(start_at)
+with h5py.File(path, "r") as handle:
+    rows = [(first + k * chunk, handle["X"][first + k * chunk:first + (k + 1) * chunk],
+             handle["y"][first + k * chunk:first + (k + 1) * chunk]) for k in range(leaves)]
+settings = BuildSettings(size, "sensitivity", True, None, 0, 7)
+with blas_single_thread(), worker_threads(1):
+    leaf_node(settings, rows[0][1][:20000], rows[0][2][:20000].astype(np.int64), 0, 0)
+    time.sleep(max(0.0, start_at - time.time()))
+    started, cpu = time.perf_counter(), time.process_time()
+    for k, (offset, X, y) in enumerate(rows):
+        leaf_node(settings, X, y.astype(np.int64), offset, k)
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}))
+"""
+
+
+def ceiling(path: str, size: int, chunk: int, leaves: int, lead_seconds: float = 15) -> dict:
+    """Leaves per second of 1 and of 2 independent processes (``CEILING_CHILD``); the second
+    pair starts together, each process on its own rows, ``lead_seconds`` after they were
+    launched (time to read their rows and compile)."""
+
+    def start(first: int, start_at: float) -> subprocess.Popen:
+        code = [sys.executable, "-c", CEILING_CHILD, path, size, chunk, first, leaves, start_at]
+        return subprocess.Popen(list(map(str, code)), stdout=subprocess.PIPE, text=True)
+
+    def finish(process) -> dict:
+        output, _ = process.communicate()
+        if process.returncode:
+            raise RuntimeError(f"a ceiling process failed ({process.returncode})")
+        return json.loads(output.strip().splitlines()[-1])
+
+    one = finish(start(0, time.time() + lead_seconds))
+    start_at = time.time() + lead_seconds * 4 / 3  # both read their rows and compile by then
+    pair = [start(0, start_at), start(leaves * chunk, start_at)]
+    two = [finish(process) for process in pair]
+    rate_one = leaves / one["seconds"]
+    rate_two = 2 * leaves / max(run["seconds"] for run in two)
+    return {"leaves": leaves, "one": one, "two": two, "ratio": rate_two / rate_one}
+
 
 def _child(code: str, *args) -> dict:
     """Run ``code`` in a fresh interpreter; its last line of JSON, with the machine's load
@@ -221,6 +269,9 @@ def run(args) -> dict:
             print(f"[{cache}] Dask, {workers} worker processes: {result['seconds']:.2f} s",
                   flush=True)  # fmt: skip
         results["runs"][cache] = runs
+    if args.ceiling_leaves:
+        results["ceiling"] = ceiling(path, args.size, args.chunk, args.ceiling_leaves)
+        print(f"2 independent processes vs 1: {results['ceiling']['ratio']:.2f}x", flush=True)
     hashes = {run["tree"] for runs in results["runs"].values() for key, run in runs.items()
               if key != "read"}  # fmt: skip
     results["same_tree_everywhere"] = len(hashes) == 1
@@ -310,6 +361,16 @@ def markdown(results: dict) -> str:
         f"of {reference['seconds']:.2f} s; an empty task costs the scheduler "
         f"{reference['empty_task_seconds'] * 1e3:.1f} ms."
     )
+    if "ceiling" in results:
+        ceil = results["ceiling"]
+        lines.append(
+            f"The machine's own ceiling: 2 independent processes, each building "
+            f"{ceil['leaves']} leaves of its own rows in memory on one thread (no Dask, no "
+            f"reads), built {ceil['ratio']:.2f}x the leaves per second of 1 "
+            f"({ceil['one']['seconds']:.2f} s for {ceil['leaves']} leaves alone, "
+            f"{max(run['seconds'] for run in ceil['two']):.2f} s side by side): what the "
+            "2-worker speedup is measured against."
+        )
     if "rss_big" in results:
         big, small = results["rss_big"], results["runs"][next(iter(results["runs"]))]
         small = small[f"dask_{big['workers']}"]
@@ -474,6 +535,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--rss-rows", type=int, default=None,
                         help="Also build a file of this many rows (client RSS).")  # fmt: skip
     parser.add_argument("--rss-path", default=None)
+    parser.add_argument("--ceiling-leaves", type=int, default=4,
+                        help="Leaves each of 1 and 2 independent processes builds (no Dask): "
+                        "the machine's ceiling for the 2-worker speedup; 0 skips it.")  # fmt: skip
     parser.add_argument("--out", default=None, help="JSON results.")
     parser.add_argument("--markdown", default=None,
                         help="Write the section 'dask' of this Markdown file (docs/BENCHMARKS.md).")  # fmt: skip
