@@ -5,7 +5,7 @@ import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting import binning
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
 from tuners._fitting import fit_weighted
 from tuners._hgb_binning import _binning_module, fast_weighted_binning, find_binning_thresholds
@@ -94,3 +94,20 @@ def test_nested_and_failing_fits_restore_binning():
         fit_weighted(HistGradientBoostingClassifier(max_iter=5), np.ones((10, 2)),
                      np.full(10, np.nan), np.ones(10))  # fmt: skip
     assert binning._find_binning_thresholds is ORIGINAL
+
+
+def test_a_pipeline_ending_in_boosted_trees_fits_it_as_it_would_alone():
+    """Raw weights and the weighted early-stopping split, as for the bare model."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_t(4, size=(4000, 5))
+    y = (X[:, 0] + X[:, 1] * X[:, 2] + rng.normal(size=4000) > 0).astype(int)
+    weights = rng.exponential(size=4000) * 300  # stand for 1.2M rows: early stopping "auto"
+    params = {"max_iter": 40, "random_state": 0, "l2_regularization": 5.0}
+    alone = fit_weighted(HistGradientBoostingClassifier(**params), X, y, weights)
+    scaler = StandardScaler().fit(X)
+    pipeline = fit_weighted(
+        make_pipeline(StandardScaler(), HistGradientBoostingClassifier(**params)), X, y, weights
+    )
+    np.testing.assert_allclose(pipeline[0].mean_, scaler.mean_)
+    assert pipeline[-1].n_iter_ == alone.n_iter_ and pipeline[-1].do_early_stopping_
+    np.testing.assert_allclose(pipeline.predict_proba(X), alone.predict_proba(X), atol=1e-6)

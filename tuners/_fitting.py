@@ -5,7 +5,7 @@ Every fit of a search, a refit and an ensemble member goes through :func:`fit_we
 asks the first registered :class:`FitAdapter` that matches the estimator how to fit it:
 
 - the default passes the weights as ``sample_weight`` (a Pipeline routes them to its last
-  step). With ``normalize_weights`` they are scaled to mean 1 and every penalty whose meaning
+  step; a Pipeline ending in a boosted model fits that model through its adapter below). With ``normalize_weights`` they are scaled to mean 1 and every penalty whose meaning
   depends on the weights' scale is rescaled to match (``C`` times the mean; a Ridge ``alpha``
   divided by it), so the optimum is the one of the raw weights, found faster by iterative
   solvers, and the fitted estimator reports the caller's values.
@@ -192,6 +192,23 @@ class XGBoostAdapter(_BoostedTrees):
                              sample_weight_eval_set=[w_val], verbose=False)  # fmt: skip
 
 
+class _ThroughPipeline(FitAdapter):
+    """A Pipeline whose last step has an adapter of its own (a boosted model): the other steps
+    fit and transform the rows as ``Pipeline.fit`` does (it gives weights to the last step
+    only), then the last step fits through its adapter, raw weights and early-stopping split
+    included, as it would alone."""
+
+    def __init__(self, inner: FitAdapter):
+        self.inner = inner
+        self.rescales_weights = inner.rescales_weights
+
+    def fit(self, estimator, X, y, weights):
+        if len(estimator.steps) > 1:
+            X = estimator[:-1].fit_transform(X, y)
+        self.inner.fit(estimator.steps[-1][1], X, y, weights)
+        return estimator
+
+
 _HGB = HistGradientBoostingAdapter()
 for _adapter in (_HGB, LightGBMAdapter(), XGBoostAdapter()):
     register_fit_adapter(_adapter)
@@ -229,7 +246,9 @@ def fit_weighted(estimator, X, y, weights, *, normalize_weights: bool = True):
     to mean 1 and every weight-scale-dependent penalty is rescaled during the fit (the same
     optimum), then put back, so the fitted estimator reports the caller's values."""
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    adapter = adapter_for(final) if final is estimator else _DEFAULT
+    adapter = adapter_for(final)
+    if final is not estimator:
+        adapter = _DEFAULT if adapter is _DEFAULT else _ThroughPipeline(adapter)
     scaled = {}
     if normalize_weights and adapter.rescales_weights:
         mean = float(np.mean(weights))
