@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -218,9 +219,20 @@ def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, co
                     methods=methods, echo=echo,
                 )  # fmt: skip
         results["meta"]["minutes"] = (time.perf_counter() - started) / 60
+        results["meta"]["cpus"] = os.cpu_count()
+        results["meta"]["load_average"] = max(results["meta"].get("load_average", 0.0),
+                                              os.getloadavg()[0])  # fmt: skip
         if on_dataset is not None:
             on_dataset(results)
     return results
+
+
+def _machine(meta: dict) -> str:
+    """Where it ran, as the results recorded it (older results lack it)."""
+    if "load_average" not in meta:
+        return " on a shared 2-core machine"
+    return (f" on {meta['cpus']} CPUs, highest 1-minute load average seen after a data set "
+            f"{meta['load_average']:.1f}")  # fmt: skip
 
 
 def summarize(results: dict) -> dict:
@@ -243,9 +255,9 @@ def render_markdown(results: dict) -> str:
     lines = [
         "## Tree models: tuning on coresets vs on all rows",
         "",
-        (f"Written by `{meta['command']}` ({meta['date']}, {meta['minutes']:.1f} min on a "
-         "2-core machine shared with two other jobs: times are noisy, ratios more than "
-         f"seconds). {meta['n_iter']} random configurations per family (the same list on "
+        (f"Written by `{meta['command']}` ({meta['date']}, {meta['minutes']:.1f} min{_machine(meta)}: "
+         "one thread per fit on both sides, each side timed in turn, so load from other jobs "
+         f"makes times noisy, ratios less). {meta['n_iter']} random configurations per family (the same list on "
          f"both sides), {meta['cv']}-fold CV by ROC AUC; coreset = root of a 4-leaf tree "
          f"holding {meta['share']:.0%} of the training rows; each pick refitted on all "
          "training rows and scored on the test rows. Regret = test AUC of the full-data "
@@ -298,7 +310,15 @@ def main(argv=None) -> None:
     parser.add_argument("--section", default="models",
                         help="Name of the --markdown section (a run at another scale keeps its own).")  # fmt: skip
     parser.add_argument("--out", default=None, help="Write the results as JSON here.")
+    parser.add_argument("--from-json", default=None,
+                        help="Write the --markdown section from this --out JSON instead of running.")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.from_json:
+        results = json.loads(Path(args.from_json).read_text())
+        if args.markdown:
+            write_section(args.markdown, args.section, render_markdown(results))
+        print(render_markdown(results))
+        return
     for option, value, low in (("--rows", args.rows, 1000), ("--n-iter", args.n_iter, 1),
                                ("--cv", args.cv, 2)):  # fmt: skip
         if value < low:
