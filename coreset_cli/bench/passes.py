@@ -87,15 +87,20 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     return seconds
 
 
-def measure_build(X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """A whole in-memory build with every thread: wall and CPU seconds."""
+def measure_build(X: np.ndarray, y: np.ndarray, repeats: int = 1) -> dict[str, float]:
+    """A whole in-memory build with every thread: wall and CPU seconds of the fastest of
+    ``repeats`` builds."""
     from coreset_engine import CoresetTree
 
     CoresetTree(coreset_size=1_000, chunk_size=20_000, random_state=0).build(X[:50_000], y[:50_000])
-    wall, cpu = time.perf_counter(), time.process_time()
-    tree = CoresetTree(coreset_size=CORESET_ROWS, random_state=0).build(X, y)
-    return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
-            "rows": X.shape[0], "chunk": tree.chunk_size}  # fmt: skip
+    best = None
+    for _ in range(repeats):
+        wall, cpu = time.perf_counter(), time.process_time()
+        tree = CoresetTree(coreset_size=CORESET_ROWS, random_state=0).build(X, y)
+        run = {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
+               "rows": X.shape[0], "chunk": tree.chunk_size}  # fmt: skip
+        best = run if best is None or run["wall"] < best["wall"] else best
+    return best
 
 
 def run(rows: int, build_rows: int, repeats: int, echo=print) -> dict:
@@ -109,7 +114,8 @@ def run(rows: int, build_rows: int, repeats: int, echo=print) -> dict:
         with threadpool_limits(1), worker_threads(1):
             leaf = measure_leaf(X, y, repeats)
         per_million = {k: v * 1e6 / rows for k, v in leaf.items()}
-        build = measure_build(X_all[:build_rows], y_all[:build_rows]) if build_rows else None
+        build = (measure_build(X_all[:build_rows], y_all[:build_rows], repeats)
+                 if build_rows else None)  # fmt: skip
         results[name] = {"leaf_rows": rows, "cpu_s_per_million": per_million, "build": build}
         echo(f"\n{name}: CPU-s per million rows, one thread, one {rows:,}-row leaf")
         for key, value in per_million.items():
@@ -133,7 +139,8 @@ def markdown(results: dict, command: str) -> str:
             f"load average {os.getloadavg()[0]:.1f} at the end: on a loaded machine CPU seconds "
             "rise too, compare the passes of one run). One leaf, one thread for row passes and BLAS, "
             "best of the repeats; the coreset is 20,000 rows. Float64 rows are scored in float32 "
-            "(the Gram matrix stays float64)."
+            "(the Gram matrix stays float64). The whole build: the default 1,000,000-row "
+            "leaves, fastest of the repeats."
         ),
         "",
         "| pass | " + " | ".join(names) + " |",
