@@ -27,6 +27,7 @@ import os
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -51,15 +52,16 @@ _pool_lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}
 
 
-_threads_override: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+_threads_override: contextvars.ContextVar[int | Callable[[], int] | None] = contextvars.ContextVar(
     "coreset_engine_threads", default=None
 )
 
 
 @contextmanager
-def worker_threads(n: int | None):
+def worker_threads(n: int | Callable[[], int] | None):
     """Run the row passes started in this context on ``n`` threads (None: :func:`n_workers`'s
-    default). ``CoresetTree(n_jobs=...)`` uses it for a build."""
+    default; a callable: asked at the start of every pass). ``CoresetTree(n_jobs=...)`` uses
+    it for a build."""
     token = _threads_override.set(n)
     try:
         yield
@@ -72,6 +74,8 @@ def n_workers() -> int:
     :func:`worker_threads`), else ``CORESET_ENGINE_THREADS`` if set, else the CPUs this
     process may run on."""
     override = _threads_override.get()
+    if callable(override):
+        return override()
     if override is not None:
         return override
     configured = os.environ.get("CORESET_ENGINE_THREADS")

@@ -12,6 +12,7 @@ not against its weighted sample.
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 from collections import deque
@@ -501,6 +502,7 @@ class CoresetTree(BaseEstimator):
                     describe,
                     max(1, threads // LEAVES_IN_FLIGHT),
                     add,
+                    threads,
                 )
             state.stack = [position for _, position, _ in counter.stack]
             state.root, _ = counter.finish()
@@ -788,33 +790,46 @@ LEAVES_IN_FLIGHT = VALID_CHUNKS
 
 
 def _pipelined_leaves(settings, chunks, first_leaf: int, backend, describe, threads: int,
-                      add) -> None:  # fmt: skip
+                      add, all_threads: int) -> None:  # fmt: skip
     """Build the leaves of ``chunks`` LEAVES_IN_FLIGHT at a time in a thread pool, each with
     ``threads`` row-pass threads, and hand them to ``add(start, rows, node)`` in row order in
-    this thread (which merges). A leaf is a function of its rows alone, so the tree is the
-    one a sequential build makes; the first error in row order is raised, after every leaf in
-    flight has stopped using its chunk."""
+    this thread (which merges). Once the chunks are exhausted and one leaf is left in flight
+    (the last leaf, or the only one of a small input), its remaining passes run on
+    ``all_threads``. A leaf is a function of its rows alone, so the tree is the one a
+    sequential build makes on any number of threads; the first error in row order is raised,
+    after every leaf in flight has stopped using its chunk."""
+    alone = False  # the last leaf runs alone: its next passes take every thread
 
     def build(start, X, labels, leaf):
-        with worker_threads(threads):
+        with worker_threads(lambda: all_threads if alone else threads):
             return leaf_node(settings, X, labels, start, leaf, backend, describe)
 
     in_flight: deque = deque()
     chunks = iter(chunks)
     leaf = first_leaf
+    exhausted = False
+
+    def submit(pool, item) -> None:
+        nonlocal leaf
+        start, X, labels = item
+        in_flight.append((start, X.shape[0], pool.submit(build, start, X, labels, leaf)))
+        leaf += 1
 
     def submit_next(pool) -> None:
-        nonlocal leaf
-        item = next(chunks, None)
+        nonlocal exhausted, alone
+        item = None if exhausted else next(chunks, None)
         if item is not None:
-            start, X, labels = item
-            in_flight.append((start, X.shape[0], pool.submit(build, start, X, labels, leaf)))
-            leaf += 1
+            submit(pool, item)
+        exhausted = item is None
+        alone = exhausted and len(in_flight) == 1
 
     with ThreadPoolExecutor(LEAVES_IN_FLIGHT, thread_name_prefix="coreset-engine-leaf") as pool:
         try:
-            for _ in range(LEAVES_IN_FLIGHT):
-                submit_next(pool)
+            first = list(itertools.islice(chunks, LEAVES_IN_FLIGHT))  # both still valid
+            exhausted = len(first) < LEAVES_IN_FLIGHT
+            alone = exhausted and len(first) == 1  # a one-leaf input: every thread at once
+            for item in first:
+                submit(pool, item)
             while in_flight:
                 start, rows, future = in_flight.popleft()
                 node = future.result()

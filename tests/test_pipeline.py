@@ -97,3 +97,31 @@ def test_leaves_and_merges_with_different_thread_counts_share_no_pool():
     four = CoresetTree(n_jobs=4, **params).build(X, y)
     assert four.n_leaves_ == 5
     assert_same_tree(four, one)
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_the_last_leaf_in_flight_takes_every_thread(monkeypatch, chunks):
+    """Once no chunk is left, the one leaf still being built runs its passes on all n_jobs
+    threads (a single-leaf build included), the others on n_jobs // 2; the tree stays the one
+    a one-thread build makes."""
+    import threading
+
+    from coreset_engine import _cpu
+
+    X, y = _data(n=chunks * 8_000 - 1_000)
+    seen = []
+    real = _cpu.n_workers
+
+    def recording():
+        value = real()
+        seen.append((threading.current_thread().name, value))
+        return value
+
+    monkeypatch.setattr(_cpu, "n_workers", recording)
+    params = {"coreset_size": 300, "chunk_size": 8_000, "random_state": 0}
+    tree = CoresetTree(n_jobs=4, **params).build(X, y)
+    leaf_passes = [value for name, value in seen if name.startswith("coreset-engine-leaf")]
+    assert 4 in leaf_passes  # the last leaf, alone
+    assert (2 in leaf_passes) == (chunks > 1)  # two leaves at once share the threads
+    monkeypatch.setattr(_cpu, "n_workers", real)
+    assert_same_tree(tree, CoresetTree(n_jobs=1, **params).build(X, y))
