@@ -50,7 +50,7 @@ def _glibc():
             candidate.mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
             candidate.malloc_trim.argtypes = [ctypes.c_size_t]
             library = candidate
-        except (OSError, AttributeError):
+        except (OSError, AttributeError, TypeError, ValueError):  # not glibc, or no C library
             pass
         _libc.append(library)
     return _libc[0]
