@@ -278,7 +278,7 @@ def check_against_cpu(report: Report, path: str, rows: int, size: int, simulate:
 
     # whole trees (leaves on the GPU: chunks at or above its threshold)
     chunk = max(_cuda.MIN_ROWS, math.ceil(n / 3))
-    params = dict(coreset_size=size, chunk_size=chunk, random_state=0)
+    params = {"coreset_size": size, "chunk_size": chunk, "random_state": 0}
     timings = {}
     trees = {}
     for backend in ("cuda", "cpu"):

@@ -42,9 +42,8 @@ def inclusion_probabilities(scores, m):
     sorted_scores = scores[order]
     for k in range(m + 1):
         c = (m - k) / sorted_scores[k:].sum()
-        if k == 0 or c * sorted_scores[k - 1] >= 1.0:
-            if c * sorted_scores[k] < 1.0:
-                break
+        if (k == 0 or c * sorted_scores[k - 1] >= 1.0) and c * sorted_scores[k] < 1.0:
+            break
     pi = np.minimum(1.0, c * scores)
     pi[order[:k]] = 1.0
     return pi

@@ -77,7 +77,7 @@ def test_compare_grid_judges_the_model_gap_and_times_refit_full():
     grid = {"C": [0.01, 1.0], "class_weight": [None, "balanced"]}
     with warnings.catch_warnings():
         bench_tuners._silence_expected_warnings()
-        rows, _, search, _ = bench_tuners.compare_grid(
+        rows, _, _, _ = bench_tuners.compare_grid(
             "lbfgs", grid, data, 300, 1000, argparse.Namespace(cv=3), {}, tolerance=0.0005,
             model_gap=1.0, refit_full=True,
         )  # fmt: skip

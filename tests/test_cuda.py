@@ -73,7 +73,7 @@ def test_cuda_without_gpu_is_a_clear_error(tmp_path):
 @pytest.mark.skipif(REAL_GPU, reason="a usable GPU is present")
 def test_auto_without_gpu_builds_the_cpu_tree():
     X, y = _data(6000)
-    params = dict(coreset_size=500, chunk_size=2000, random_state=3)
+    params = {"coreset_size": 500, "chunk_size": 2000, "random_state": 3}
     auto = CoresetTree(backend="auto", **params).build(X, y)
     cpu = CoresetTree(**params).build(X, y)
     assert auto.backend_ == "cpu" and cpu.backend_ == "cpu"
@@ -205,7 +205,7 @@ def _simulator_checks() -> dict:
     X, y = _data(n=1600, d=3, seed=1, dtype=np.float32)
     X[800:900] = X[:100]  # duplicates across the two leaves and within the second
     y[800:900] = y[:100]
-    params = dict(coreset_size=200, chunk_size=800, method="l2s", random_state=0)
+    params = {"coreset_size": 200, "chunk_size": 800, "method": "l2s", "random_state": 0}
     gpu = CoresetTree(backend="cuda", **params).build(X, y)
     cpu = CoresetTree(backend="cpu", **params).build(X, y)
     results["tree"] = {
@@ -330,7 +330,7 @@ def test_gpu_passes_match_cpu(dtype):
 @needs_gpu
 def test_gpu_tree_against_cpu_tree():
     X, y = _data(n=700_000, d=10, seed=2, dtype=np.float32)
-    params = dict(coreset_size=5000, chunk_size=300_000, random_state=0)
+    params = {"coreset_size": 5000, "chunk_size": 300_000, "random_state": 0}
     gpu = CoresetTree(backend="cuda", **params).build(X, y)
     cpu = CoresetTree(backend="cpu", **params).build(X, y)
     assert CoresetTree(backend="auto", **params).build(X[:1000], y[:1000]).backend_ == "cuda"

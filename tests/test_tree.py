@@ -19,7 +19,6 @@ def _data(n=20_000, d=5, seed=0, dtype=np.float64):
     return X, y
 
 
-
 def test_levels_grow_and_keep_total_weight():
     X, y = _data()
     tree = CoresetTree(coreset_size=1000, chunk_size=2500, random_state=0).build(X, y)

@@ -252,9 +252,12 @@ def test_unsupported_candidates_are_fitted_by_scikit_learn_with_a_warning():
     kwargs = {"scoring": "roc_auc", "cv": 3, "random_state": 0}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        cpu = GridSearch(LogisticRegression(), grid, **kwargs).fit(X, y, sample_weight=weights)
+        # saga shuffles with the estimator's random_state: seeded, the two searches' scikit-learn
+        # fits are the same fits (unseeded, they drew from the global RNG in turn)
+        model = LogisticRegression(random_state=0)
+        cpu = GridSearch(model, grid, **kwargs).fit(X, y, sample_weight=weights)
         with pytest.warns(UserWarning, match=r"9 of 15 fits with scikit-learn.*l1_ratio=1\.0"):
-            batched = GridSearch(LogisticRegression(), grid, backend="torch", **kwargs).fit(
+            batched = GridSearch(model, grid, backend="torch", **kwargs).fit(
                 X, y, sample_weight=weights
             )
     l1 = [params.get("l1_ratio") == 1.0 for params in cpu.cv_results_["params"]]

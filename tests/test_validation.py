@@ -9,7 +9,7 @@ from coreset_engine.datasets import write_hdf5
 
 
 def _tree(**params):
-    defaults = dict(coreset_size=50, chunk_size=100, random_state=0)
+    defaults = {"coreset_size": 50, "chunk_size": 100, "random_state": 0}
     defaults.update(params)
     return CoresetTree(**defaults)
 
@@ -23,15 +23,15 @@ def _xy(n=300, d=3):
 @pytest.mark.parametrize(
     "params, message",
     [
-        (dict(coreset_size=0), "'coreset_size' parameter of CoresetTree must be an int >= 1. Got 0"),
-        (dict(coreset_size=-5), "'coreset_size'.*Got -5"),
-        (dict(coreset_size=2.5), "'coreset_size'.*Got 2.5"),
-        (dict(chunk_size=0), "'chunk_size' parameter.*Got 0"),
-        (dict(task="regression"), "'task' parameter.*logistic_regression.*Got 'regression'"),
-        (dict(method="magic"), "'method' parameter.*sensitivity.*uniform.*Got 'magic'"),
-        (dict(n_classes=1), "'n_classes'.*>= 2. Got 1"),
-        (dict(random_state=-1), "'random_state'.*Got -1"),
-        (dict(backend="gpu"), "'backend' parameter.*'cpu', 'cuda', 'auto'.*Got 'gpu'"),
+        ({"coreset_size": 0}, "'coreset_size' parameter of CoresetTree must be an int >= 1. Got 0"),
+        ({"coreset_size": -5}, "'coreset_size'.*Got -5"),
+        ({"coreset_size": 2.5}, "'coreset_size'.*Got 2.5"),
+        ({"chunk_size": 0}, "'chunk_size' parameter.*Got 0"),
+        ({"task": "regression"}, "'task' parameter.*logistic_regression.*Got 'regression'"),
+        ({"method": "magic"}, "'method' parameter.*sensitivity.*uniform.*Got 'magic'"),
+        ({"n_classes": 1}, "'n_classes'.*>= 2. Got 1"),
+        ({"random_state": -1}, "'random_state'.*Got -1"),
+        ({"backend": "gpu"}, "'backend' parameter.*'cpu', 'cuda', 'auto'.*Got 'gpu'"),
     ],
 )
 def test_bad_parameters(params, message):
