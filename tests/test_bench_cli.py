@@ -122,3 +122,22 @@ def test_repeated_scale_runs_are_numbered():
     assert "## Building from a 10,000,000-row file, run 1 of 2" in lines
     assert "## Building from a 10,000,000-row file, run 2 of 2" in lines
     assert "## Building from a 46,000,000-row file" in lines
+
+
+def test_pilot_experiment_options_apply_during_the_run_only(monkeypatch):
+    from coreset_cli.bench import engine
+    from coreset_engine import _build
+    from coreset_engine.methods import _sensitivity
+
+    defaults = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS)
+    seen = {}
+    monkeypatch.setattr(
+        engine, "_main",
+        lambda args, argv: seen.update(floor=_sensitivity.PILOT_FLOOR, rows=_build.PILOT_ROWS),
+    )  # fmt: skip
+    engine.main(["--pilot-floor", "0.03", "--pilot-rows", "20000"])
+    assert seen == {"floor": 0.03, "rows": 20000}
+    assert (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS) == defaults
+    for bad in (["--pilot-floor", "2"], ["--pilot-rows", "5"]):
+        with pytest.raises(SystemExit):
+            engine.main(bad)

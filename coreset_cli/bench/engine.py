@@ -32,6 +32,7 @@ and works from an installed wheel: this module is installed with the command lin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import datetime
 import json
@@ -445,7 +446,38 @@ def main(argv=None) -> dict:
                         help=f"Rows of the weak-signal set (default {WEAK_ROWS:,}).")  # fmt: skip
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--pilot-floor", type=float, default=None,
+                        help="Experiment: the sensitivity method's PILOT_FLOOR for this run "
+                        "(default 0.1).")  # fmt: skip
+    parser.add_argument("--pilot-rows", type=int, default=None,
+                        help="Experiment: rows a node's pilot is fitted on (default 5,000).")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.pilot_floor is not None and not 0 <= args.pilot_floor <= 1:
+        parser.error(f"--pilot-floor must be in [0, 1]. Got {args.pilot_floor} instead.")
+    if args.pilot_rows is not None and args.pilot_rows < 100:
+        parser.error(f"--pilot-rows must be >= 100. Got {args.pilot_rows} instead.")
+    with _experiment(args.pilot_floor, args.pilot_rows):
+        return _main(args, argv)
+
+
+@contextlib.contextmanager
+def _experiment(pilot_floor, pilot_rows):
+    """The sampling constants an experiment run changes, put back afterwards."""
+    from coreset_engine import _build
+    from coreset_engine.methods import _sensitivity
+
+    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS)
+    if pilot_floor is not None:
+        _sensitivity.PILOT_FLOOR = pilot_floor
+    if pilot_rows is not None:
+        _build.PILOT_ROWS = pilot_rows
+    try:
+        yield
+    finally:
+        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS = saved
+
+
+def _main(args, argv) -> dict:
     warnings.filterwarnings("ignore")
     words = sys.argv[1:] if argv is None else list(argv)
     command = " ".join(["python -m benchmarks.bench_engine", *map(shlex.quote, words)]).strip()
