@@ -32,6 +32,10 @@ from ._errors import reported_errors
 @click.option("--method", type=click.Choice(available_methods()), default="sensitivity",
               show_default=True, help="Sampling method (of the --task).")  # fmt: skip
 @click.option("--n-classes", type=int, default=None, help="Default: inferred from the labels.")
+@click.option("--calibrate/--no-calibrate", default=True, show_default=True,
+              help="Tilt each node's weights so the pilot model's per-class gradient matches "
+                   "that of the rows the node summarises (method 'sensitivity'); "
+                   "--no-calibrate keeps the plain inverse-probability weights.")  # fmt: skip
 @click.option("--seed", default=0, show_default=True, help="Random seed.")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Where to save the tree (HDF5).")  # fmt: skip
@@ -48,12 +52,12 @@ from ._errors import reported_errors
                    "command run again after a crash continues where it stopped. Removed "
                    "once the tree is saved.")  # fmt: skip
 def build_command(data_path, x_name, y_name, file_format, task, size, chunk_size, method,
-                  n_classes, seed, out_path, force, quiet, workers, scheduler,
+                  n_classes, calibrate, seed, out_path, force, quiet, workers, scheduler,
                   checkpoint):  # fmt: skip
     """Build a coreset tree from a data file (HDF5, Parquet, CSV, Arrow, Zarr) and save it,
     in this process or on a Dask cluster (--workers, --scheduler)."""
     tree = CoresetTree(task=task, coreset_size=size, chunk_size=chunk_size, n_classes=n_classes,
-                       method=method, random_state=seed)  # fmt: skip
+                       method=method, calibrate=calibrate, random_state=seed)  # fmt: skip
     with reported_errors():
         # before any work: never overwrite the input, an existing file only with --force
         check_output_path(out_path, inputs=[data_path], overwrite=force, what="--out")

@@ -20,6 +20,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ._backend import CpuBackend
+from ._calibration import calibrate, class_gradient_sums
 from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, fit_pilot
@@ -40,6 +41,9 @@ class BuildSettings:
     n_classes: int
     #: ``CoresetTree(task=...)``: what y is, node statistics, duplicate keys, draw groups.
     task: str = "logistic_regression"
+    #: ``CoresetTree(calibrate=...)``: tilt each sampled node's weights so its pilot-gradient
+    #: sums match those of the rows it summarises (``_calibration``), for methods that allow it.
+    calibrate: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,18 +143,24 @@ def _reduce(
         if device_rows is not None and method.accepts_backend:
             on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
         scores = method.scores(X, labels, weights, stats, None, sketch, **on_device)
+        miss = None
         if method.uses_pilot:
             pilot = _node_pilot(settings, X, labels, weights, scores, key)
             if pilot is not None:
-                scores = scores * method.pilot_factor(
-                    X, labels, pilot, settings.n_classes, **on_device
-                )
+                factor = method.pilot_factor(X, labels, pilot, settings.n_classes, **on_device)
+                scores = scores * factor
+                if settings.calibrate and method.calibrates:
+                    miss = method.pilot_miss(factor)
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 0)))
         group_labels = task.draw_groups(method, labels)
         positions, probabilities = draw(
             scores, group_labels, settings.n_classes, settings.coreset_size, rng
         )
         new_weights = (1.0 if weights is None else weights[positions]) / probabilities
+        if miss is not None:  # control variates: the pilot's gradient, class by class
+            targets = class_gradient_sums(X, labels, weights, miss, settings.n_classes)
+            new_weights = calibrate(X[positions], labels[positions], new_weights,
+                                    miss[positions], targets)  # fmt: skip
     row_numbers = indices + positions if isinstance(indices, int) else indices[positions]
     return Node(
         row_numbers, X[positions], labels[positions], new_weights, stats,

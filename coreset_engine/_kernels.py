@@ -343,3 +343,16 @@ def leverage_residual_block(U, bias, target_row, targets, offset, leverage, resi
             s += t * t
         leverage[offset + i] = s
         residual[offset + i] = np.float64(U[i, k - 1]) + bias[k - 1] + y * target_row[k - 1]
+
+
+@njit(nogil=True, cache=True)
+def class_weighted_sums_block(X, labels, values, start, stop, out):
+    """out[c, :d] += sum of values_i x_i and out[c, d] += sum of values_i over rows
+    start..stop of class c = labels_i (float64 accumulation, rows in order)."""
+    d = X.shape[1]
+    for i in range(start, stop):
+        c = labels[i]
+        v = values[i]
+        for j in range(d):
+            out[c, j] += v * np.float64(X[i, j])
+        out[c, d] += v

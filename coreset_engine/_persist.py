@@ -99,6 +99,7 @@ def tree_params(tree) -> dict:
         "method": tree.method,
         "deduplicate": bool(tree.deduplicate),
         "sketch_size": tree.sketch_size,
+        "calibrate": bool(tree.calibrate),
         "random_state": tree.random_state,
         "backend": tree.backend,
         "n_jobs": tree.n_jobs,
@@ -138,6 +139,9 @@ def load_tree(cls, path):
             )
         try:
             params = json.loads(handle.attrs["params"])
+            # trees saved before calibration existed: their nodes were not calibrated, and
+            # nodes appended by partial_build must be made as theirs were
+            params.setdefault("calibrate", False)
             tree = cls(**params)
             state = TreeState(
                 seed=int(handle.attrs["seed"]),

@@ -149,6 +149,15 @@ class CoresetTree(BaseEstimator):
         (Johnson-Lindenstrauss) first: the scoring GEMM shrinks from d + 1 to k columns, at the
         cost of noisier scores (a score's relative spread is about 1 / sqrt(2 k)). Worth it when
         d is large; used only when k < d + 1.
+    calibrate : bool
+        For ``method="sensitivity"`` (logistic regression): after each node's draw, tilt its
+        weights (w_i exp(u_i . lambda), the smallest change that does it) so that, class by
+        class, the weighted log-loss gradient at the node's pilot model equals that of all rows
+        the node summarises (``coreset_engine._calibration``). Weights stay positive and within
+        a factor 10 of the sampled ones (a class that would need more keeps its sampled
+        weights). On weak-signal data it cuts the excess loss at the coreset's optimum several
+        times over (docs/BENCHMARKS.md); ``False`` keeps the plain inverse-probability weights,
+        whose loss estimate is unbiased. Default True.
     random_state : int or None
         Seed. The same seed and data give the same tree, bit for bit, on the same backend (for
         ``"cuda"``: on the same GPU model and library versions, as cuBLAS promises).
@@ -209,6 +218,7 @@ class CoresetTree(BaseEstimator):
         method: str = "sensitivity",
         deduplicate: bool = True,
         sketch_size: int | None = None,
+        calibrate: bool = True,
         random_state: int | None = None,
         backend: str = "cpu",
         n_jobs: int | None = None,
@@ -224,6 +234,7 @@ class CoresetTree(BaseEstimator):
         self.method = method
         self.deduplicate = deduplicate
         self.sketch_size = sketch_size
+        self.calibrate = calibrate
         self.random_state = random_state
         self.backend = backend
         self.n_jobs = n_jobs
@@ -250,11 +261,12 @@ class CoresetTree(BaseEstimator):
             check_int(self.random_state, "random_state", caller, minimum=0)
         if self.n_jobs is not None:
             check_int(self.n_jobs, "n_jobs", caller)
-        if not isinstance(self.deduplicate, (bool, np.bool_)):
-            raise ValueError(
-                f"The 'deduplicate' parameter of {caller} must be a bool. "
-                f"Got {self.deduplicate!r} instead."
-            )
+        for name in ("deduplicate", "calibrate"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(
+                    f"The {name!r} parameter of {caller} must be a bool. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
         get_method(self.method, caller, task=self.task)
         check_backend(self.backend, caller)
         check_encoding_params(self, caller)
@@ -451,7 +463,7 @@ class CoresetTree(BaseEstimator):
     def _settings(self, state: TreeState) -> BuildSettings:
         return BuildSettings(
             self.coreset_size, self.method, bool(self.deduplicate), self.sketch_size,
-            state.seed, state.n_classes, self.task,
+            state.seed, state.n_classes, self.task, bool(self.calibrate),
         )  # fmt: skip
 
     def _grow(self, state: TreeState, chunks, describe=None, on_leaf=None,

@@ -71,3 +71,19 @@ def leverage_and_residuals(X, y):
     coef = np.linalg.lstsq(Z, y, rcond=None)[0]
     residual = y - Z @ coef
     return root_leverage_scores(X) ** 2, residual / np.linalg.norm(residual)
+
+
+def class_gradient_sums(X, labels, weights, pilot, n_classes):
+    """Row c: sum over rows of class c of w_i (1 - p_pilot(c | x_i)) [x_i, 1], row by row."""
+    logits = X.astype(np.float64) @ pilot.coef.T + pilot.intercept
+    if pilot.coef.shape[0] == 1:
+        logits = np.hstack([np.zeros_like(logits), logits])
+    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    column = {int(c): i for i, c in enumerate(pilot.classes)}
+    out = np.zeros((n_classes, X.shape[1] + 1))
+    for i, c in enumerate(labels.tolist()):
+        miss = 1.0 - probabilities[i, column[c]] if c in column else 1.0
+        weight = 1.0 if weights is None else weights[i]
+        out[c] += weight * miss * np.append(X[i].astype(np.float64), 1.0)
+    return out

@@ -25,6 +25,15 @@ def test_build_writes_a_tree_and_prints_a_summary(tmp_path):
     assert "30,000 x 6 features" in result.output and "depth 2" in result.output
     tree = CoresetTree.load(tmp_path / "t.h5")
     assert len(tree.get_coreset()) == 1000 and tree.n_samples_ == 30_000
+    assert tree.calibrate is True
+    result = CliRunner().invoke(main, ["build", str(tmp_path / "d.h5"), "--size", "1000",
+                                       "--chunk-size", "10000", "--no-calibrate",
+                                       "--out", str(tmp_path / "plain.h5")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    plain = CoresetTree.load(tmp_path / "plain.h5")
+    assert plain.calibrate is False
+    np.testing.assert_array_equal(plain.get_coreset(2).indices, tree.get_coreset(2).indices)
+    assert not np.array_equal(plain.get_coreset(2).weights, tree.get_coreset(2).weights)
 
 
 def test_build_from_parquet_with_feature_columns_and_format(tmp_path):

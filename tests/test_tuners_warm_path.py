@@ -48,7 +48,11 @@ def test_same_picks_as_cold_fits(problem, seed):
         for backend in ("sklearn", "sklearn-cold")
     }  # fmt: skip
     warm, cold = searches["sklearn"], searches["sklearn-cold"]
-    assert warm.best_params_ == cold.best_params_
+    if warm.best_params_ != cold.best_params_:  # only a tie (to 1e-5 AUC) may pick otherwise
+        cold_score = dict(zip(map(repr, cold.cv_results_["params"]),
+                              cold.cv_results_["mean_test_score"]))  # fmt: skip
+        tie = abs(cold_score[repr(warm.best_params_)] - cold.best_score_)
+        assert tie < 1e-5, (warm.best_params_, cold.best_params_, tie)
     np.testing.assert_allclose(warm.cv_results_["mean_test_score"],
                                cold.cv_results_["mean_test_score"], atol=2e-4)  # fmt: skip
 

@@ -74,6 +74,8 @@ SYNTHETIC_ROWS = 1_000_000
 #: Rows of the weak-signal set (``coreset_engine.synthetic.make_weak_signal``: 94 columns, 80 of
 #: them one-hot, 15% positives, full-data test AUC ~0.65), the case of a 3M-row real table.
 WEAK_ROWS = 3_000_000
+#: CoresetTree(calibrate=...) of every build (``--no-calibrate`` turns it off for a run).
+CALIBRATE = True
 FIT_THREADS = 1
 #: ``--quick``: a smoke run of seconds (tests use it).
 QUICK = {"datasets": ("skin", "synthetic"), "seeds": 2, "sizes": [200, 1_000],
@@ -222,7 +224,7 @@ def summary(values: Sequence[float]) -> dict:
 def _build(X, y, size, method, chunk, seed):
     started = time.perf_counter()
     coreset = CoresetTree(coreset_size=size, chunk_size=chunk, method=method,
-                          random_state=seed).build(X, y).get_coreset()  # fmt: skip
+                          calibrate=CALIBRATE, random_state=seed).build(X, y).get_coreset()  # fmt: skip
     return coreset, time.perf_counter() - started
 
 
@@ -451,22 +453,27 @@ def main(argv=None) -> dict:
                         "(default 0.1).")  # fmt: skip
     parser.add_argument("--pilot-rows", type=int, default=None,
                         help="Experiment: rows a node's pilot is fitted on (default 5,000).")  # fmt: skip
+    parser.add_argument("--no-calibrate", action="store_true",
+                        help="Experiment: build with CoresetTree(calibrate=False), the "
+                        "sampled inverse-probability weights.")  # fmt: skip
     args = parser.parse_args(argv)
     if args.pilot_floor is not None and not 0 <= args.pilot_floor <= 1:
         parser.error(f"--pilot-floor must be in [0, 1]. Got {args.pilot_floor} instead.")
     if args.pilot_rows is not None and args.pilot_rows < 100:
         parser.error(f"--pilot-rows must be >= 100. Got {args.pilot_rows} instead.")
-    with _experiment(args.pilot_floor, args.pilot_rows):
+    with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate):
         return _main(args, argv)
 
 
 @contextlib.contextmanager
-def _experiment(pilot_floor, pilot_rows):
+def _experiment(pilot_floor, pilot_rows, calibrate=True):
     """The sampling constants an experiment run changes, put back afterwards."""
     from coreset_engine import _build
     from coreset_engine.methods import _sensitivity
 
-    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS)
+    global CALIBRATE
+    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE)
+    CALIBRATE = calibrate
     if pilot_floor is not None:
         _sensitivity.PILOT_FLOOR = pilot_floor
     if pilot_rows is not None:
@@ -474,7 +481,7 @@ def _experiment(pilot_floor, pilot_rows):
     try:
         yield
     finally:
-        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS = saved
+        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE = saved
 
 
 def _main(args, argv) -> dict:

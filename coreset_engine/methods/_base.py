@@ -58,6 +58,11 @@ class SamplingMethod(ABC):
     #: ``scores`` takes a ``backend`` argument; the tree then passes the rows' device copy when
     #: it has one (``CoresetTree(backend="cuda")``). Methods without it always get host arrays.
     accepts_backend: bool = False
+    #: With ``CoresetTree(calibrate=True)``, a node's sampled weights are tilted so that the
+    #: pilot's per-class log-loss gradient sums match those of all rows the node summarises
+    #: (``coreset_engine._calibration``). Needs ``uses_pilot`` and ``pilot_miss(factor)``:
+    #: each row's miss probability 1 - p_pilot(y_i | x_i) from its ``pilot_factor``.
+    calibrates: bool = False
 
     @abstractmethod
     def scores(

@@ -57,6 +57,7 @@ class SensitivityMethod(SamplingMethod):
 
     name = "sensitivity"
     uses_pilot = True
+    calibrates = True
     accepts_backend = True
 
     def scores(
@@ -66,6 +67,10 @@ class SensitivityMethod(SamplingMethod):
         if pilot is None:
             return base
         return base * self.pilot_factor(X, y, pilot, stats.class_counts.size, backend)
+
+    def pilot_miss(self, factor: np.ndarray) -> np.ndarray:
+        """1 - p_pilot(y_i | x_i) from :meth:`pilot_factor`'s values (for calibration)."""
+        return np.maximum(factor - PILOT_FLOOR, 0.0)
 
     def pilot_factor(self, X, y, pilot, n_classes: int, backend=None) -> np.ndarray:
         """PILOT_FLOOR + 1 - p_pilot(y_i | x_i) for every row: one small GEMM with the pilot's

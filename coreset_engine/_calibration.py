@@ -1,0 +1,145 @@
+"""Gradient calibration of a node's weights: control variates for the sampled log-loss.
+
+A coreset's weighted loss is an unbiased estimate of the loss of the rows it summarises, but
+its *gradient* at any fixed parameters is only right on average, and on weak-signal data the
+optimum moves with that error (a 20,000-row coreset of 800,000 rows left a test-AUC gap of
+0.0035). At a node we know more than the sample: the pilot ``p`` the node was scored with, and
+all the rows the node summarises. So after the draw we tilt the weights, w_i' = w_i exp(u_i .
+lambda), the smallest change (in Kullback-Leibler divergence) that makes, for every class c,
+
+    sum over coreset rows of class c of  w_i' m_i [x_i, 1]
+        = sum over the node's rows of class c of  w_i m_i [x_i, 1],
+
+m_i = 1 - p(y_i | x_i) the pilot's miss probability. For two classes this is the weighted
+log-loss gradient at the pilot, class by class (so class-weighted gradients too); for more it is
+each class's own-logit part of it. Survey statisticians call this calibration (Deville and
+Saerndal, JASA 1992: raking); here the calibrated quantity is the gradient, so the coreset's
+optimum lands near the full optimum to second order in the pilot's distance from it. Exponential
+tilting keeps every weight positive. A class whose rows are too few for its d + 1 equations, or
+whose equations need a tilt beyond :data:`MAX_TILT`, keeps its sampled weights.
+
+Everything is deterministic: sums over fixed blocks of rows in block order (``_cpu.map_blocks``)
+and one-thread BLAS, so the tree stays the same bit for bit on any number of threads or workers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._cpu import blas_single_thread, map_blocks
+from ._kernels import class_weighted_sums_block
+
+#: A class is calibrated only if it has at least this many coreset rows per equation (d + 1).
+MIN_ROWS_PER_EQUATION = 8
+#: Largest factor by which calibration may raise or lower a weight; a class that needs more
+#: keeps its sampled weights (its rows cannot match the node's gradient without distortion).
+MAX_TILT = 10.0
+#: Ridges tried in turn (relative to the weights' sum) until the tilt fits the bound: 0 is
+#: exact calibration, larger ones match the equations in part.
+RIDGES = (0.0, 1e-3, 1e-2, 1e-1, 1.0)
+#: Newton iterations of the tilt's dual problem (it usually converges in 3 to 5).
+MAX_ITERATIONS = 30
+
+
+def class_gradient_sums(X: np.ndarray, labels: np.ndarray, weights: np.ndarray | None,
+                        miss: np.ndarray, n_classes: int) -> np.ndarray:  # fmt: skip
+    """(n_classes, d + 1) float64: row c is sum over rows of class c of w_i m_i [x_i, 1],
+    ``miss`` m_i the pilot's miss probability of each row (``weights`` None: unit weights).
+    A Numba kernel per fixed block of rows (float64 sums), the blocks summed in order."""
+    n, d = X.shape
+    values = np.ascontiguousarray(miss if weights is None else miss * weights, dtype=np.float64)
+    codes = np.ascontiguousarray(labels, dtype=np.int64)
+
+    def part(start: int, stop: int) -> np.ndarray:
+        out = np.zeros((n_classes, d + 1))
+        class_weighted_sums_block(X, codes, values, start, stop, out)
+        return out
+
+    parts = map_blocks(part, n) if n else []
+    total = np.zeros((n_classes, d + 1))
+    for partial in parts:
+        total += partial
+    return total
+
+
+def calibrate(X: np.ndarray, labels: np.ndarray, weights: np.ndarray, miss: np.ndarray,
+              targets: np.ndarray) -> np.ndarray:  # fmt: skip
+    """Weights tilted so that :func:`class_gradient_sums` of (X, labels, weights, miss) equals
+    ``targets``, class by class (classes that cannot be matched keep their weights)."""
+    n, d = X.shape
+    out = np.asarray(weights, dtype=np.float64).copy()
+    if n == 0:
+        return out
+    with blas_single_thread():
+        for c in np.unique(labels):
+            rows = np.flatnonzero(labels == c)
+            if rows.size < MIN_ROWS_PER_EQUATION * (d + 1):
+                continue
+            U = np.empty((rows.size, d + 1))
+            U[:, :d] = X[rows]
+            U[:, d] = 1.0
+            U *= miss[rows, None]
+            for ridge in RIDGES:  # exact if it can be, else as close as the bound allows
+                tilted = tilt(U, out[rows], targets[c], ridge)
+                if tilted is not None:
+                    out[rows] = tilted
+                    break
+    return out
+
+
+def tilt(U: np.ndarray, weights: np.ndarray, target: np.ndarray,
+         ridge: float = 0.0) -> np.ndarray | None:  # fmt: skip
+    """w_i exp(u_i . lambda) with sum_i w_i exp(u_i . lambda) u_i = target, or None if that
+    needs a factor outside [1 / MAX_TILT, MAX_TILT] or does not converge.
+
+    Damped Newton on the convex dual f(lambda) = sum_i w_i exp(u_i . lambda) - lambda . target
+    + ridge x sum(w) ||lambda||^2 / 2, in coordinates where U's columns have unit weighted
+    root-mean-square. ``ridge`` > 0 trades exactness for a smaller tilt: the equations then hold
+    only in part (their residual is ridge x sum(w) x lambda). Directions the rows do not span
+    get a tiny ridge in any case. Stops when the dual's gradient is below 1e-6 of the weights'
+    sum (in those coordinates) or a step would no longer change any weight."""
+    scale = np.sqrt((weights @ np.square(U)) / weights.sum())
+    scale[scale == 0] = 1.0
+    V = U / scale
+    goal = target / scale
+    size = float(weights.sum())
+    penalty = (ridge + 1e-10) * size
+    lam = np.zeros(V.shape[1])
+    limit = np.log(MAX_TILT)
+    factor = np.ones_like(weights)
+    value = size
+    for _ in range(MAX_ITERATIONS):
+        tilted = weights * factor
+        gradient = V.T @ tilted - goal + penalty * lam
+        if np.abs(gradient).max() <= 1e-6 * size:
+            break
+        hessian = (V * tilted[:, None]).T @ V
+        hessian[np.diag_indices_from(hessian)] += penalty
+        try:
+            step = -np.linalg.solve(hessian, gradient)
+        except np.linalg.LinAlgError:
+            return None
+        change = V @ step
+        if np.abs(change).max() <= 1e-9:  # what is left lies in directions the rows lack
+            break
+        slope = float(gradient @ step)
+        t = 1.0
+        while t > 1e-6:
+            exponent = V @ lam + t * change
+            if np.abs(exponent).max() <= 2 * limit:  # room to come back inside the bound
+                candidate_factor = np.exp(exponent)
+                trial = lam + t * step
+                candidate = float(weights @ candidate_factor - trial @ goal
+                                  + 0.5 * penalty * trial @ trial)  # fmt: skip
+                if candidate <= value + 1e-4 * t * slope:
+                    break
+            t *= 0.5
+        else:
+            return None
+        lam = lam + t * step
+        factor, value = candidate_factor, candidate
+    else:
+        return None
+    if factor.min() < 1.0 / MAX_TILT or factor.max() > MAX_TILT:
+        return None
+    return weights * factor

@@ -1,0 +1,158 @@
+"""Gradient calibration of node weights (coreset_engine._calibration, CoresetTree(calibrate=))."""
+
+import json
+
+import h5py
+import naive
+import numpy as np
+import pytest
+from helpers import assert_same_tree
+from sklearn.linear_model import LogisticRegression
+
+from coreset_engine import CoresetTree
+from coreset_engine._calibration import (
+    MAX_TILT,
+    MIN_ROWS_PER_EQUATION,
+    calibrate,
+    class_gradient_sums,
+)
+from coreset_engine._pilot import fit_pilot
+from coreset_engine.methods import get_method
+from coreset_engine.synthetic import make_weak_signal
+
+
+def _problem(n=6_000, d=5, classes=2, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, d)).astype(dtype)
+    logits = X @ rng.normal(size=(d, classes)) + rng.normal(size=(n, classes))
+    return X, np.argmax(logits, axis=1).astype(np.int64)
+
+
+@pytest.mark.parametrize("classes", [2, 4])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_class_gradient_sums_match_the_row_by_row_reference(classes, dtype, weighted):
+    X, y = _problem(n=140_000 if dtype == np.float64 and not weighted else 3_000,
+                    classes=classes, dtype=dtype)  # fmt: skip (several row blocks once)
+    weights = np.random.default_rng(1).uniform(0.5, 3.0, y.size) if weighted else None
+    pilot = fit_pilot(X[:2000], y[:2000], np.ones(2000))
+    miss = pilot.miss_probability(X, y)
+    got = class_gradient_sums(X, y, weights, miss, classes + 1)  # a class that never occurs
+    want = naive.class_gradient_sums(X, y, weights, pilot, classes + 1)
+    np.testing.assert_allclose(got, want, rtol=1e-4 if dtype == np.float32 else 1e-10,
+                               atol=1e-4 * np.abs(want).max())  # fmt: skip
+    assert not got[classes].any()
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_calibrated_weights_meet_the_node_sums(classes):
+    X, y = _problem(n=50_000, classes=classes)
+    pilot = fit_pilot(X[:3000], y[:3000], np.ones(3000))
+    miss = pilot.miss_probability(X, y)
+    targets = class_gradient_sums(X, y, None, miss, classes)
+    rng = np.random.default_rng(2)
+    rows = rng.choice(y.size, 2_000, replace=False)
+    sampled = np.full(rows.size, y.size / rows.size) * rng.uniform(0.7, 1.3, rows.size)
+    before = class_gradient_sums(X[rows], y[rows], sampled, miss[rows], classes)
+    tilted = calibrate(X[rows], y[rows], sampled, miss[rows], targets)
+    after = class_gradient_sums(X[rows], y[rows], tilted, miss[rows], classes)
+    scale = np.abs(targets).max()
+    assert np.abs(before - targets).max() > 1e-3 * scale  # there was something to correct
+    assert np.abs(after - targets).max() < 1e-5 * scale
+    ratio = tilted / sampled
+    assert ratio.min() >= 1 / MAX_TILT and ratio.max() <= MAX_TILT and (ratio != 1).all()
+
+
+def test_classes_it_cannot_match_keep_their_weights():
+    X, y = _problem(n=20_000)
+    pilot = fit_pilot(X[:3000], y[:3000], np.ones(3000))
+    miss = pilot.miss_probability(X, y)
+    targets = class_gradient_sums(X, y, None, miss, 2)
+    d = X.shape[1]
+    ones = np.flatnonzero(y == 1)[: MIN_ROWS_PER_EQUATION * (d + 1) - 1]  # too few rows
+    zeros = np.flatnonzero(y == 0)[:500]
+    rows = np.concatenate([zeros, ones])
+    sampled = np.full(rows.size, 10.0)
+    tilted = calibrate(X[rows], y[rows], sampled, miss[rows], targets)
+    np.testing.assert_array_equal(tilted[zeros.size:], 10.0)
+    assert (tilted[: zeros.size] != 10.0).all()
+    impossible = targets.copy()
+    impossible[0, 0] = -np.abs(targets[0]).sum() * 100  # no positive tilt reaches it
+    np.testing.assert_array_equal(calibrate(X[rows], y[rows], sampled, miss[rows], impossible)[
+        : zeros.size], 10.0)  # fmt: skip
+
+
+@pytest.mark.parametrize("classes", [2, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_the_sensitivity_methods_miss_is_the_pilots(classes, dtype):
+    X, y = _problem(n=5_000, classes=classes, dtype=dtype)
+    pilot = fit_pilot(X[:2000], y[:2000], np.ones(2000))
+    method = get_method("sensitivity")
+    miss = method.pilot_miss(method.pilot_factor(X, y, pilot, classes))
+    np.testing.assert_allclose(miss, pilot.miss_probability(X, y), atol=1e-5)
+
+
+def _objective(model, X, y):
+    """Log-loss summed over all rows plus ||coef||^2 / 2 (C = 1 per row)."""
+    margin = (2 * y - 1) * model.decision_function(X)
+    return float(np.logaddexp(0.0, -margin).sum() + 0.5 * np.square(model.coef_).sum())
+
+
+def _fit(X, y, weights=None):
+    """C = 1 per (weighted) row; weights scaled to mean 1 and C by their mean."""
+    weights = np.ones(y.size) if weights is None else weights
+    mean = weights.mean()
+    return LogisticRegression(C=mean, solver="newton-cholesky", tol=1e-10, max_iter=200).fit(
+        X, y, sample_weight=weights / mean)
+
+
+def _excess_loss(X, y, size, calibrate, seeds=3):
+    """Median over seeds of the full-data objective at the tree root's optimum over the full
+    optimum's, minus 1."""
+    best = _objective(_fit(X, y), X, y)
+    out = []
+    for seed in range(seeds):
+        cs = CoresetTree(coreset_size=size, chunk_size=y.size // 4, calibrate=calibrate,
+                         random_state=seed).build(X, y).get_coreset()  # fmt: skip
+        out.append(_objective(_fit(cs.X, cs.y, cs.weights), X, y) / best - 1)
+    return float(np.median(out))
+
+
+def test_calibration_cuts_the_excess_loss_on_weak_signal_data():
+    X, y = make_weak_signal(40_000, random_state=1)
+    plain = _excess_loss(X, y, 2_000, calibrate=False)
+    calibrated = _excess_loss(X, y, 2_000, calibrate=True)
+    assert calibrated < 0.5 * plain, (calibrated, plain)
+
+
+def test_tree_parameter_saved_loaded_and_validated(tmp_path):
+    X, y = _problem(n=8_000)
+    tree = CoresetTree(coreset_size=500, chunk_size=2_000, random_state=0).build(X, y)
+    plain = CoresetTree(coreset_size=500, chunk_size=2_000, calibrate=False,
+                        random_state=0).build(X, y)  # fmt: skip
+    assert not np.array_equal(tree.get_coreset().weights, plain.get_coreset().weights)
+    np.testing.assert_array_equal(tree.get_coreset(2).indices, plain.get_coreset(2).indices)
+    tree.save(tmp_path / "t.h5")
+    assert CoresetTree.load(tmp_path / "t.h5").calibrate is True
+    plain.save(tmp_path / "p.h5")
+    with h5py.File(tmp_path / "p.h5", "r+") as handle:  # a file from before the parameter
+        params = json.loads(handle.attrs["params"])
+        del params["calibrate"]
+        handle.attrs["params"] = json.dumps(params)
+    old = CoresetTree.load(tmp_path / "p.h5")
+    assert old.calibrate is False
+    old.partial_build(X[:2_000], y[:2_000])
+    again = CoresetTree(coreset_size=500, chunk_size=2_000, calibrate=False, random_state=0)
+    again.build(X, y).partial_build(X[:2_000], y[:2_000])
+    assert_same_tree(old, again)
+    with pytest.raises(ValueError, match="'calibrate'.*bool.*'yes'"):
+        CoresetTree(calibrate="yes").build(X, y)
+
+
+def test_other_methods_are_not_calibrated():
+    X, y = _problem(n=8_000)
+    for method in ("l2s", "uniform", "model_loss"):
+        on = CoresetTree(coreset_size=500, chunk_size=2_000, method=method, random_state=0)
+        off = CoresetTree(coreset_size=500, chunk_size=2_000, method=method, calibrate=False,
+                          random_state=0)  # fmt: skip
+        assert_same_tree(on.build(X, y), off.build(X, y))
