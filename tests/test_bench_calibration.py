@@ -1,0 +1,27 @@
+"""``python -m benchmarks.bench_calibration``: calibrated vs plain weights across configurations."""
+
+import pytest
+
+from coreset_cli.bench import calibration
+
+
+def test_small_run_writes_its_section_and_calibration_wins_at_the_pilots_C(tmp_path, capsys):
+    docs = tmp_path / "B.md"
+    docs.write_text("# Benchmarks\n")
+    rows = calibration.main(["--datasets", "weak_signal", "--weak-rows", "60000", "--size",
+                             "3000", "--seeds", "2", "--section-file", str(docs)])  # fmt: skip
+    assert len(rows) == len(calibration.C_VALUES) * len(calibration.CLASS_WEIGHTS)
+    at_pilot = [r for r in rows if r["C"] == 1.0 and r["class_weight"] is None][0]
+    assert at_pilot["calibrated"] < 0.2 * at_pilot["plain"], at_pilot
+    text = docs.read_text()
+    assert text.startswith("# Benchmarks\n") and "<!-- section: calibration-configs -->" in text
+    assert text.count("| weak_signal | 60,000 |") == len(rows)
+    assert "smaller by" in text and "x smaller" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, words", [(["--size", "0"], "--size"),
+                                         (["--seeds", "-1"], "--seeds")])  # fmt: skip
+def test_bad_options_name_the_option(argv, words, capsys):
+    with pytest.raises(SystemExit):
+        calibration.main([*argv, "--section-file", ""])
+    assert words in capsys.readouterr().err
