@@ -9,7 +9,8 @@ Two inputs, the two cases the cost-per-row work is judged on: 54 float32 columns
 ``--rows`` rows, on one thread (row passes and BLAS), each pass alone, best of ``--repeats``:
 the scan (finite check, column max and sums, row hashes), the Gram matrix, the leverage scores
 (GEMM with the leverage projection and the fused kernel), the pilot fit on a 5,000-row draw,
-the pilot factor (GEMM with the pilot's coefficients), duplicate merging and the draw; then the
+the pilot factor (GEMM with the pilot's coefficients), duplicate merging, the draw and the
+calibration of the drawn weights (the leaf's per-class gradient sums and the tilt); then the
 whole leaf (``leaf_node``) and what it spends outside the passes. A plain copy of the rows is
 the memory-bandwidth floor. Then a whole in-memory tree build (``CoresetTree.build``, every
 thread) of ``--build-rows`` rows: wall rows/s and CPU-s per million rows.
@@ -28,7 +29,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-PASSES = ("scan", "gram", "leverage scores", "pilot fit", "pilot factor", "duplicates", "draw")
+PASSES = ("scan", "gram", "leverage scores", "pilot fit", "pilot factor", "duplicates", "draw",
+          "calibration")
 CORESET_ROWS = 20_000
 
 
@@ -53,6 +55,7 @@ def _cpu_seconds(function: Callable[[], object], repeats: int) -> float:
 def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, float]:
     """CPU seconds of each pass over one leaf of (X, y), on the calling thread's settings."""
     from coreset_engine._build import BuildSettings, _node_pilot, leaf_node
+    from coreset_engine._calibration import calibrate, class_gradient_sums
     from coreset_engine._cpu import scan_rows
     from coreset_engine._dedup import merge_duplicates
     from coreset_engine._linalg import gram_with_intercept
@@ -60,7 +63,8 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     from coreset_engine.methods import NodeStats, get_method
 
     n_classes = int(y.max()) + 1
-    settings = BuildSettings(CORESET_ROWS, "sensitivity", True, None, 0, n_classes)
+    settings = BuildSettings(CORESET_ROWS, "sensitivity", True, None, 0, n_classes,
+                             calibrate=True)  # fmt: skip
     method = get_method("sensitivity")
     leaf_node(settings, X[:20_000], y[:20_000], 0, 0)  # compiles the kernels
     scan = scan_rows(X, y, hashes=True)
@@ -69,8 +73,16 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     scores = method.scores(X, y, None, stats)
     key = (0, 0, 0, 0)
     pilot = _node_pilot(settings, X, y, None, scores, key)
-    final = scores * method.pilot_factor(X, y, pilot, n_classes)
+    factor = method.pilot_factor(X, y, pilot, n_classes)
+    final = scores * factor
+    miss = method.pilot_miss(factor)
     rng = np.random.default_rng(0)
+    drawn, probabilities = draw(final, y, n_classes, CORESET_ROWS, np.random.default_rng(1))
+
+    def calibration():
+        targets = class_gradient_sums(X, y, None, miss, n_classes)
+        return calibrate(X[drawn], y[drawn], 1.0 / probabilities, miss[drawn], targets)
+
     seconds = {
         "scan": _cpu_seconds(lambda: scan_rows(X, y, hashes=True), repeats),
         "gram": _cpu_seconds(lambda: gram_with_intercept(X, scan.col_max, scan.col_sum), repeats),
@@ -79,6 +91,7 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
         "pilot factor": _cpu_seconds(lambda: method.pilot_factor(X, y, pilot, n_classes), repeats),
         "duplicates": _cpu_seconds(lambda: merge_duplicates(X, y, None, scan.hashes), repeats),
         "draw": _cpu_seconds(lambda: draw(final, y, n_classes, CORESET_ROWS, rng), repeats),
+        "calibration": _cpu_seconds(calibration, repeats),
     }
     seconds["whole leaf"] = _cpu_seconds(lambda: leaf_node(settings, X, y, 0, 0), repeats)
     seconds["outside the passes"] = seconds["whole leaf"] - sum(seconds[p] for p in PASSES)
