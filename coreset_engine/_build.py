@@ -160,7 +160,7 @@ def _reduce(
         if miss is not None:  # control variates: the pilot's gradient, class by class
             targets = class_gradient_sums(X, labels, weights, miss, settings.n_classes)
             new_weights = calibrate(X[positions], labels[positions], new_weights,
-                                    miss[positions], targets)  # fmt: skip
+                                    miss[positions], targets, fixed=probabilities >= 1.0)  # fmt: skip
     row_numbers = indices + positions if isinstance(indices, int) else indices[positions]
     return Node(
         row_numbers, X[positions], labels[positions], new_weights, stats,

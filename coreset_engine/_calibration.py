@@ -63,24 +63,36 @@ def class_gradient_sums(X: np.ndarray, labels: np.ndarray, weights: np.ndarray |
 
 
 def calibrate(X: np.ndarray, labels: np.ndarray, weights: np.ndarray, miss: np.ndarray,
-              targets: np.ndarray) -> np.ndarray:  # fmt: skip
+              targets: np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Weights tilted so that :func:`class_gradient_sums` of (X, labels, weights, miss) equals
-    ``targets``, class by class (classes that cannot be matched keep their weights)."""
+    ``targets``, class by class (classes that cannot be matched keep their weights).
+
+    ``fixed`` marks rows whose weights are exact and stay as they are: rows drawn with
+    certainty (inclusion probability 1), e.g. a merged duplicate standing for thousands of raw
+    rows; their part is taken off the targets and only the sampled rows are tilted."""
     n, d = X.shape
     out = np.asarray(weights, dtype=np.float64).copy()
     if n == 0:
         return out
+    free = np.ones(n, dtype=bool) if fixed is None else ~np.asarray(fixed, dtype=bool)
     with blas_single_thread():
         for c in np.unique(labels):
-            rows = np.flatnonzero(labels == c)
+            rows = np.flatnonzero((labels == c) & free)
             if rows.size < MIN_ROWS_PER_EQUATION * (d + 1):
                 continue
+            kept = np.flatnonzero((labels == c) & ~free)
+            target = targets[c]
+            if kept.size:
+                exact = np.empty((kept.size, d + 1))
+                exact[:, :d] = X[kept]
+                exact[:, d] = 1.0
+                target = target - (out[kept] * miss[kept]) @ exact
             U = np.empty((rows.size, d + 1))
             U[:, :d] = X[rows]
             U[:, d] = 1.0
             U *= miss[rows, None]
             for ridge in RIDGES:  # exact if it can be, else as close as the bound allows
-                tilted = tilt(U, out[rows], targets[c], ridge)
+                tilted = tilt(U, out[rows], target, ridge)
                 if tilted is not None:
                     out[rows] = tilted
                     break

@@ -11,7 +11,7 @@ def test_small_run_writes_its_section_and_calibration_wins_at_the_pilots_C(tmp_p
     rows = calibration.main(["--datasets", "weak_signal", "--weak-rows", "60000", "--size",
                              "3000", "--seeds", "2", "--section-file", str(docs)])  # fmt: skip
     assert len(rows) == len(calibration.C_VALUES) * len(calibration.CLASS_WEIGHTS)
-    at_pilot = [r for r in rows if r["C"] == 1.0 and r["class_weight"] is None][0]
+    at_pilot = next(r for r in rows if r["C"] == 1.0 and r["class_weight"] is None)
     assert at_pilot["calibrated"] < 0.2 * at_pilot["plain"], at_pilot
     text = docs.read_text()
     assert text.startswith("# Benchmarks\n") and "<!-- section: calibration-configs -->" in text

@@ -156,3 +156,21 @@ def test_other_methods_are_not_calibrated():
         off = CoresetTree(coreset_size=500, chunk_size=2_000, method=method, calibrate=False,
                           random_state=0)  # fmt: skip
         assert_same_tree(on.build(X, y), off.build(X, y))
+
+
+def test_rows_drawn_with_certainty_keep_their_exact_weights():
+    X, y = _problem(n=30_000)
+    pilot = fit_pilot(X[:3000], y[:3000], np.ones(3000))
+    miss = pilot.miss_probability(X, y)
+    targets = class_gradient_sums(X, y, None, miss, 2)
+    rng = np.random.default_rng(3)
+    rows = rng.choice(y.size, 1_500, replace=False)
+    sampled = np.full(rows.size, 20.0) * rng.uniform(0.7, 1.3, rows.size)
+    fixed = np.zeros(rows.size, dtype=bool)
+    fixed[:40] = True
+    sampled[:40] = 1.0  # e.g. rows taken with probability 1
+    tilted = calibrate(X[rows], y[rows], sampled, miss[rows], targets, fixed=fixed)
+    np.testing.assert_array_equal(tilted[:40], 1.0)
+    assert (tilted[40:] != sampled[40:]).all()
+    after = class_gradient_sums(X[rows], y[rows], tilted, miss[rows], 2)
+    assert np.abs(after - targets).max() < 1e-5 * np.abs(targets).max()

@@ -88,11 +88,13 @@ def markdown(rows: list[dict], command: str, size: int, seeds: int) -> str:
     lines = [
         f"## Calibrated weights across C and class weights (`{command}`, {date})",
         "",
-        f"Tree root of {size:,} rows (the bench_engine tree: 8 leaves), median over {seeds} "
-        "seeds of the excess loss (full-data objective at the coreset's optimum over the full "
-        "optimum, minus 1) for C per raw row and class weighting; the same draws with "
-        "`calibrate=False` (plain) and `calibrate=True`. Each node is calibrated at its pilot "
-        "(C = 1 per row, no class weights).",
+        (
+            f"Tree root of {size:,} rows (the bench_engine tree: 8 leaves), median over {seeds} "
+            "seeds of the excess loss (full-data objective at the coreset's optimum over the "
+            "full optimum, minus 1) for C per raw row and class weighting; the same draws with "
+            "`calibrate=False` (plain) and `calibrate=True`. Each node is calibrated at its "
+            "pilot (C = 1 per row, no class weights)."
+        ),
         "",
         "| data set | rows | C per row | class_weight | plain | calibrated | smaller by |",
         "|---|---:|---:|---|---:|---:|---:|",
