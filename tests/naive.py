@@ -22,15 +22,19 @@ def root_leverage_scores(X):
 def sensitivity_scores(X, weights, labels, pilot, floor):
     """weights * (sqrt leverage + 1/n) * (floor + 1 - p_pilot(label | x)), by SVD and softmax."""
     bound = weights * (root_leverage_scores(X) + 1.0 / X.shape[0])
+    return bound * (floor + pilot_miss(X, labels, pilot))
+
+
+def pilot_miss(X, labels, pilot):
+    """1 - p_pilot(label | x) per row by softmax (1 for a label the pilot never saw)."""
     logits = X.astype(np.float64) @ pilot.coef.T + pilot.intercept
     if pilot.coef.shape[0] == 1:
         logits = np.hstack([np.zeros_like(logits), logits])
     probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities /= probabilities.sum(axis=1, keepdims=True)
     column = {int(c): i for i, c in enumerate(pilot.classes)}
-    miss = np.array([1.0 - probabilities[i, column[c]] if c in column else 1.0
+    return np.array([1.0 - probabilities[i, column[c]] if c in column else 1.0
                      for i, c in enumerate(labels.tolist())])  # fmt: skip
-    return bound * (floor + miss)
 
 
 def inclusion_probabilities(scores, m):
@@ -75,15 +79,9 @@ def leverage_and_residuals(X, y):
 
 def class_gradient_sums(X, labels, weights, pilot, n_classes):
     """Row c: sum over rows of class c of w_i (1 - p_pilot(c | x_i)) [x_i, 1], row by row."""
-    logits = X.astype(np.float64) @ pilot.coef.T + pilot.intercept
-    if pilot.coef.shape[0] == 1:
-        logits = np.hstack([np.zeros_like(logits), logits])
-    probabilities = np.exp(logits - logits.max(axis=1, keepdims=True))
-    probabilities /= probabilities.sum(axis=1, keepdims=True)
-    column = {int(c): i for i, c in enumerate(pilot.classes)}
+    miss = pilot_miss(X, labels, pilot)
     out = np.zeros((n_classes, X.shape[1] + 1))
     for i, c in enumerate(labels.tolist()):
-        miss = 1.0 - probabilities[i, column[c]] if c in column else 1.0
         weight = 1.0 if weights is None else weights[i]
-        out[c] += weight * miss * np.append(X[i].astype(np.float64), 1.0)
+        out[c] += weight * miss[i] * np.append(X[i].astype(np.float64), 1.0)
     return out
