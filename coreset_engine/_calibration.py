@@ -143,9 +143,10 @@ def tilt(U: np.ndarray, weights: np.ndarray, target: np.ndarray,
         if np.abs(change).max() <= 1e-9:  # what is left lies in directions the rows lack
             break
         slope = float(gradient @ step)
+        current = V @ lam
         t = 1.0
         while t > 1e-6:
-            exponent = V @ lam + t * change
+            exponent = current + t * change
             if np.abs(exponent).max() <= 2 * limit:  # room to come back inside the bound
                 candidate_factor = np.exp(exponent)
                 trial = lam + t * step
