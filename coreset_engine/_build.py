@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from ._backend import CpuBackend
-from ._calibration import calibrate, class_gradient_sums
+from ._calibration import calibrate_draw
 from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, fit_pilot
@@ -158,9 +158,8 @@ def _reduce(
         )
         new_weights = (1.0 if weights is None else weights[positions]) / probabilities
         if miss is not None:  # control variates: the pilot's gradient, class by class
-            targets = class_gradient_sums(X, labels, weights, miss, settings.n_classes)
-            new_weights = calibrate(X[positions], labels[positions], new_weights,
-                                    miss[positions], targets, fixed=probabilities >= 1.0)  # fmt: skip
+            new_weights = calibrate_draw(X, labels, weights, miss, settings.n_classes,
+                                         positions, new_weights, probabilities)  # fmt: skip
     row_numbers = indices + positions if isinstance(indices, int) else indices[positions]
     return Node(
         row_numbers, X[positions], labels[positions], new_weights, stats,

@@ -63,6 +63,17 @@ def class_gradient_sums(X: np.ndarray, labels: np.ndarray, weights: np.ndarray |
     return total
 
 
+def calibrate_draw(X: np.ndarray, labels: np.ndarray, weights: np.ndarray | None,
+                   miss: np.ndarray, n_classes: int, positions: np.ndarray,
+                   drawn_weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:  # fmt: skip
+    """A node's draw, calibrated: the weights ``drawn_weights`` of the rows ``positions`` of
+    (X, labels, weights), drawn with ``probabilities``, tilted to the node's per-class sums
+    (rows drawn with certainty keep theirs). What every build step and ``bench_passes`` run."""
+    targets = class_gradient_sums(X, labels, weights, miss, n_classes)
+    return calibrate(X[positions], labels[positions], drawn_weights, miss[positions], targets,
+                     fixed=probabilities >= 1.0)  # fmt: skip
+
+
 def calibrate(X: np.ndarray, labels: np.ndarray, weights: np.ndarray, miss: np.ndarray,
               targets: np.ndarray, fixed: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """Weights tilted so that :func:`class_gradient_sums` of (X, labels, weights, miss) equals
@@ -84,19 +95,22 @@ def calibrate(X: np.ndarray, labels: np.ndarray, weights: np.ndarray, miss: np.n
             kept = np.flatnonzero((labels == c) & ~free)
             target = targets[c]
             if kept.size:
-                exact = np.empty((kept.size, d + 1))
-                exact[:, :d] = X[kept]
-                exact[:, d] = 1.0
-                target = target - (out[kept] * miss[kept]) @ exact
-            U = np.empty((rows.size, d + 1))
-            U[:, :d] = X[rows]
-            U[:, d] = 1.0
+                target = target - (out[kept] * miss[kept]) @ _with_intercept(X[kept])
+            U = _with_intercept(X[rows])
             U *= miss[rows, None]
             for ridge in RIDGES:  # exact if it can be, else as close as the bound allows
                 tilted = tilt(U, out[rows], target, ridge)
                 if tilted is not None:
                     out[rows] = tilted
                     break
+    return out
+
+
+def _with_intercept(rows: np.ndarray) -> np.ndarray:
+    """[rows, 1] in float64."""
+    out = np.empty((rows.shape[0], rows.shape[1] + 1))
+    out[:, :-1] = rows
+    out[:, -1] = 1.0
     return out
 
 

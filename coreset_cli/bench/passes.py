@@ -55,7 +55,7 @@ def _cpu_seconds(function: Callable[[], object], repeats: int) -> float:
 def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, float]:
     """CPU seconds of each pass over one leaf of (X, y), on the calling thread's settings."""
     from coreset_engine._build import BuildSettings, _node_pilot, leaf_node
-    from coreset_engine._calibration import calibrate, class_gradient_sums
+    from coreset_engine._calibration import calibrate_draw
     from coreset_engine._cpu import scan_rows
     from coreset_engine._dedup import merge_duplicates
     from coreset_engine._linalg import gram_with_intercept
@@ -79,9 +79,9 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     rng = np.random.default_rng(0)
     drawn, probabilities = draw(final, y, n_classes, CORESET_ROWS, np.random.default_rng(1))
 
-    def calibration():
-        targets = class_gradient_sums(X, y, None, miss, n_classes)
-        return calibrate(X[drawn], y[drawn], 1.0 / probabilities, miss[drawn], targets)
+    def calibration():  # as the leaf does it
+        return calibrate_draw(X, y, None, miss, n_classes, drawn, 1.0 / probabilities,
+                              probabilities)  # fmt: skip
 
     seconds = {
         "scan": _cpu_seconds(lambda: scan_rows(X, y, hashes=True), repeats),
