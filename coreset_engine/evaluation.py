@@ -47,15 +47,18 @@ def fit_logistic(
     return model
 
 
-def logistic_objective(model: LogisticRegression, X: np.ndarray, y: np.ndarray, C: float) -> float:
-    """``sum_i log_loss_i + ||coef||^2 / (2 C)`` of a fitted model on (X, y), unweighted."""
+def logistic_objective(model: LogisticRegression, X: np.ndarray, y: np.ndarray, C: float,
+                       sample_weight: np.ndarray | None = None) -> float:  # fmt: skip
+    """``sum_i w_i log_loss_i + ||coef||^2 / (2 C)`` of a fitted model on (X, y); ``w_i`` is
+    ``sample_weight`` (None: 1, unweighted)."""
     scores = model.decision_function(X)
     class_position = np.searchsorted(model.classes_, y)
     if scores.ndim == 1:  # binary: log(1 + exp(-/+ score)), computed without overflow
-        data_loss = float(np.logaddexp(0.0, np.where(class_position == 1, -scores, scores)).sum())
+        losses = np.logaddexp(0.0, np.where(class_position == 1, -scores, scores))
     else:
         true_scores = scores[np.arange(y.shape[0]), class_position]
-        data_loss = float((np.logaddexp.reduce(scores, axis=1) - true_scores).sum())
+        losses = np.logaddexp.reduce(scores, axis=1) - true_scores
+    data_loss = float(losses.sum() if sample_weight is None else sample_weight @ losses)
     return data_loss + float(np.sum(model.coef_**2)) / (2.0 * C)
 
 

@@ -1,5 +1,6 @@
 """``python -m benchmarks.bench_calibration``: calibrated vs plain weights across configurations."""
 
+import numpy as np
 import pytest
 
 from coreset_cli.bench import calibration
@@ -25,3 +26,18 @@ def test_bad_options_name_the_option(argv, words, capsys):
     with pytest.raises(SystemExit):
         calibration.main([*argv, "--section-file", ""])
     assert words in capsys.readouterr().err
+
+
+def test_the_balanced_objective_weights_each_rows_log_loss_by_its_class():
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3))
+    y = (X[:, 0] + rng.normal(size=300) > 1.0).astype(np.int64)
+    model = LogisticRegression().fit(X, y)
+    p = model.predict_proba(X)[np.arange(y.size), y]
+    per_class = y.size / (2 * np.bincount(y))
+    want = float(per_class[y] @ -np.log(p) + np.square(model.coef_).sum() / (2 * 0.1))
+    assert np.isclose(calibration._objective(model, X, y, 0.1, "balanced"), want)
+    assert np.isclose(calibration._objective(model, X, y, 0.1, None),
+                      float(-np.log(p).sum() + np.square(model.coef_).sum() / 0.2))  # fmt: skip

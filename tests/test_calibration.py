@@ -7,8 +7,8 @@ import naive
 import numpy as np
 import pytest
 from helpers import assert_same_tree
-from sklearn.linear_model import LogisticRegression
 
+from coreset_cli.bench.engine import fit_model
 from coreset_engine import CoresetTree
 from coreset_engine._calibration import (
     MAX_TILT,
@@ -17,6 +17,7 @@ from coreset_engine._calibration import (
     class_gradient_sums,
 )
 from coreset_engine._pilot import fit_pilot
+from coreset_engine.evaluation import logistic_objective
 from coreset_engine.methods import get_method
 from coreset_engine.synthetic import make_weak_signal
 
@@ -92,29 +93,15 @@ def test_the_sensitivity_methods_miss_is_the_pilots(classes, dtype):
     np.testing.assert_allclose(miss, pilot.miss_probability(X, y), atol=1e-5)
 
 
-def _objective(model, X, y):
-    """Log-loss summed over all rows plus ||coef||^2 / 2 (C = 1 per row)."""
-    margin = (2 * y - 1) * model.decision_function(X)
-    return float(np.logaddexp(0.0, -margin).sum() + 0.5 * np.square(model.coef_).sum())
-
-
-def _fit(X, y, weights=None):
-    """C = 1 per (weighted) row; weights scaled to mean 1 and C by their mean."""
-    weights = np.ones(y.size) if weights is None else weights
-    mean = weights.mean()
-    return LogisticRegression(C=mean, solver="newton-cholesky", tol=1e-10, max_iter=200).fit(
-        X, y, sample_weight=weights / mean)
-
-
 def _excess_loss(X, y, size, calibrate, seeds=3):
     """Median over seeds of the full-data objective at the tree root's optimum over the full
     optimum's, minus 1."""
-    best = _objective(_fit(X, y), X, y)
+    best = logistic_objective(fit_model(X, y), X, y, 1.0)
     out = []
     for seed in range(seeds):
         cs = CoresetTree(coreset_size=size, chunk_size=y.size // 4, calibrate=calibrate,
                          random_state=seed).build(X, y).get_coreset()  # fmt: skip
-        out.append(_objective(_fit(cs.X, cs.y, cs.weights), X, y) / best - 1)
+        out.append(logistic_objective(fit_model(cs.X, cs.y, cs.weights), X, y, 1.0) / best - 1)
     return float(np.median(out))
 
 

@@ -15,16 +15,14 @@ import argparse
 import shlex
 import sys
 import time
-import warnings
 from datetime import datetime, timezone
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from threadpoolctl import threadpool_limits
 
 from coreset_engine import CoresetTree
+from coreset_engine.evaluation import logistic_objective
 
-from .engine import load_problem, tree_chunk
+from .engine import fit_model, load_problem, tree_chunk
 from .report import write_section
 
 DATASETS = ("a9a", "bank_marketing", "weak_signal")
@@ -33,20 +31,13 @@ C_VALUES = (1e-5, 1e-3, 1.0)
 CLASS_WEIGHTS = (None, "balanced")
 
 
-def _fit(X, y, weights, C, class_weight):
-    """Weights scaled to mean 1 and C by their mean (the same optimum); one BLAS thread."""
-    mean = float(weights.mean())
-    model = LogisticRegression(C=C * mean, solver="newton-cholesky", tol=1e-9, max_iter=300,
-                               class_weight=class_weight)  # fmt: skip
-    with threadpool_limits(1), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return model.fit(X, y, sample_weight=weights / mean)
-
-
 def _objective(model, X, y, C, class_weight) -> float:
-    per_class = np.ones(2) if class_weight is None else y.size / (2 * np.bincount(y, minlength=2))
-    margin = (2 * y - 1) * model.decision_function(X)
-    return float(C * per_class[y] @ np.logaddexp(0.0, -margin) + 0.5 * np.square(model.coef_).sum())
+    """The objective the search's fit minimises (up to the factor C): class-weighted log-loss
+    sum plus ||coef||^2 / (2 C)."""
+    per_class = None
+    if class_weight == "balanced":
+        per_class = (y.size / (2 * np.bincount(y, minlength=2)))[y]
+    return logistic_objective(model, X, y, C, sample_weight=per_class)
 
 
 def run(datasets, size: int, seeds: int, weak_rows: int, echo=print) -> list[dict]:
@@ -65,11 +56,12 @@ def run(datasets, size: int, seeds: int, weak_rows: int, echo=print) -> list[dic
         }  # fmt: skip
         for C in C_VALUES:
             for class_weight in CLASS_WEIGHTS:
-                best = _objective(_fit(X, y, np.ones(y.size), C, class_weight), X, y, C,
+                best = _objective(fit_model(X, y, C=C, class_weight=class_weight), X, y, C,
                                   class_weight)  # fmt: skip
                 excess = {
-                    calibrate: [_objective(_fit(cs.X, cs.y, cs.weights, C, class_weight), X, y,
-                                           C, class_weight) / best - 1 for cs in found]
+                    calibrate: [_objective(fit_model(cs.X, cs.y, cs.weights, C=C,
+                                                     class_weight=class_weight),
+                                           X, y, C, class_weight) / best - 1 for cs in found]
                     for calibrate, found in coresets.items()
                 }  # fmt: skip
                 row = {"dataset": name, "rows": int(y.size), "C": C,

@@ -175,18 +175,23 @@ def _standardize(X: np.ndarray) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------ measuring
-def fit_model(X, y, weights=None, *, warm_start_from: LogisticRegression | None = None):
-    """L2 logistic regression, C = 1 per (weighted) row, converged tightly; one BLAS thread.
+def fit_model(X, y, weights=None, *, warm_start_from: LogisticRegression | None = None,
+              C: float = 1.0, class_weight=None):  # fmt: skip
+    """L2 logistic regression, ``C`` per (weighted) row (default 1), converged tightly; one
+    BLAS thread.
 
     Weights are rescaled to mean 1 and C multiplied by their mean (the same optimum). Two
     classes: Newton-Cholesky; more: L-BFGS. ``warm_start_from`` starts from another fit's
-    coefficients (the same optimum, reached in fewer iterations).
+    coefficients (the same optimum, reached in fewer iterations). ``class_weight`` as in
+    scikit-learn.
     """
     weights = np.ones(X.shape[0]) if weights is None else weights
     mean_weight = float(np.mean(weights))
     binary = np.unique(y).size <= 2
-    model = LogisticRegression(C=mean_weight, solver="newton-cholesky" if binary else "lbfgs",
+    model = LogisticRegression(C=C * mean_weight,
+                               solver="newton-cholesky" if binary else "lbfgs",
                                max_iter=200 if binary else 2000, tol=1e-8,
+                               class_weight=class_weight,
                                warm_start=warm_start_from is not None)  # fmt: skip
     if warm_start_from is not None:
         model.coef_ = warm_start_from.coef_.copy()
@@ -194,7 +199,7 @@ def fit_model(X, y, weights=None, *, warm_start_from: LogisticRegression | None 
     with threadpool_limits(FIT_THREADS), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # near-separable data: conditioning warnings
         model.fit(X, y, sample_weight=weights / mean_weight)
-    model.C = 1.0
+    model.C = C
     return model
 
 
