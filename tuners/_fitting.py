@@ -5,7 +5,8 @@ Every fit of a search, a refit and an ensemble member goes through :func:`fit_we
 asks the first registered :class:`FitAdapter` that matches the estimator how to fit it:
 
 - the default passes the weights as ``sample_weight`` (a Pipeline routes them to its last
-  step; a Pipeline ending in a boosted model fits that model through its adapter below). With ``normalize_weights`` they are scaled to mean 1 and every penalty whose meaning
+  step; a Pipeline ending in a boosted model fits that model through its adapter below).
+  With ``normalize_weights`` they are scaled to mean 1 and every penalty whose meaning
   depends on the weights' scale is rescaled to match (``C`` times the mean; a Ridge ``alpha``
   divided by it), so the optimum is the one of the raw weights, found faster by iterative
   solvers, and the fitted estimator reports the caller's values.
@@ -25,14 +26,13 @@ asks the first registered :class:`FitAdapter` that matches the estimator how to 
   validation loss is then the coreset's unbiased estimate of the loss on the rows it stands for.
 - HistGradientBoosting (alone or as a Pipeline's last step) bins weighted rows by weighted
   quantiles; scikit-learn 1.8-1.9 computes them one percentile at a time, most of a coreset
-  fit's time. :mod:`tuners._hgb_binning` computes the same thresholds in one sort per feature
-  during the fit (bit for bit the same models).
+  fit's time. Its adapter has :mod:`tuners._hgb_binning` compute the same thresholds in one
+  sort per feature during the fit (bit for bit the same models).
 """
 
 from __future__ import annotations
 
 import inspect
-from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
@@ -129,6 +129,11 @@ class HistGradientBoostingAdapter(_BoostedTrees):
             "HistGradientBoostingClassifier", "HistGradientBoostingRegressor"
         ) and _module(estimator) == "sklearn"  # fmt: skip
 
+    def fit(self, estimator, X, y, weights):
+        # the same weighted bins as scikit-learn's, several times faster (tuners._hgb_binning)
+        with fast_weighted_binning():
+            return super().fit(estimator, X, y, weights)
+
     def early_stopping(self, estimator, weights) -> bool:
         setting = estimator.get_params().get("early_stopping", "auto")
         if setting == "auto":
@@ -209,8 +214,7 @@ class _ThroughPipeline(FitAdapter):
         return estimator
 
 
-_HGB = HistGradientBoostingAdapter()
-for _adapter in (_HGB, LightGBMAdapter(), XGBoostAdapter()):
+for _adapter in (HistGradientBoostingAdapter(), LightGBMAdapter(), XGBoostAdapter()):
     register_fit_adapter(_adapter)
 
 #: scikit-learn models whose ``alpha`` weighs the penalty against the *sum* of the weighted
@@ -258,12 +262,8 @@ def fit_weighted(estimator, X, y, weights, *, normalize_weights: bool = True):
             name: value * mean if kind == "C" else value / mean
             for name, (value, kind) in scaled.items()
         })  # fmt: skip
-    # HistGradientBoosting (alone or a Pipeline's last step): the same weighted bins as
-    # scikit-learn's, several times faster (tuners._hgb_binning)
-    binning = fast_weighted_binning() if _HGB.matches(final) else nullcontext()
     try:
-        with binning:
-            adapter.fit(estimator, X, y, weights)
+        adapter.fit(estimator, X, y, weights)
     finally:
         if scaled:
             estimator.set_params(**{name: value for name, (value, _) in scaled.items()})
