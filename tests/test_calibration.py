@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_same_tree
 
 from coreset_cli.bench.engine import fit_model
-from coreset_engine import CoresetTree
+from coreset_engine import CoresetTree, _calibration
 from coreset_engine._calibration import (
     MAX_TILT,
     MIN_ROWS_PER_EQUATION,
@@ -81,6 +81,35 @@ def test_classes_it_cannot_match_keep_their_weights():
     impossible[0, 0] = -np.abs(targets[0]).sum() * 100  # no positive tilt reaches it
     np.testing.assert_array_equal(calibrate(X[rows], y[rows], sampled, miss[rows], impossible)[
         : zeros.size], 10.0)  # fmt: skip
+
+
+@pytest.mark.parametrize("stretch, with_rules, without_rules", [(2.0, 2, 3), (50.0, 5, 9)])
+def test_a_tilt_out_of_bounds_gives_up_early(monkeypatch, stretch, with_rules, without_rules):
+    """A heavy-tailed column whose sum must grow by ``stretch``: no tilt within MAX_TILT does
+    it. The early exits (iterates pinned at the box; converging beyond the bound) return None
+    after fewer Hessians than the full Newton run would take to find that out."""
+    rng = np.random.default_rng(0)
+    n = 3000
+    U = np.column_stack([rng.lognormal(0.0, 2.0, n), rng.normal(size=n), np.ones(n)])
+    weights = np.full(n, 5.0)
+    target = U.T @ weights
+    target[0] *= stretch
+    factorizations = []
+    original = _calibration.cho_factor
+    monkeypatch.setattr(_calibration, "cho_factor",
+                        lambda matrix: factorizations.append(1) or original(matrix))  # fmt: skip
+    reachable = U.T @ weights
+    reachable[0] *= 1.2  # within reach: the rules leave it alone
+    tilted = _calibration.tilt(U, weights, reachable)
+    np.testing.assert_allclose(U.T @ tilted, reachable, rtol=1e-5)
+    factorizations.clear()
+    assert _calibration.tilt(U, weights, target) is None
+    assert len(factorizations) == with_rules
+    factorizations.clear()
+    monkeypatch.setattr(_calibration, "PINNED_STEPS", 10**9)
+    monkeypatch.setattr(_calibration, "CONVERGING_MARGIN", np.inf)
+    assert _calibration.tilt(U, weights, target) is None
+    assert len(factorizations) == without_rules
 
 
 @pytest.mark.parametrize("classes", [2, 5])
