@@ -88,3 +88,29 @@ def test_results_in_task_order_with_workers_and_failures():
     ok = serial.cv_results_["status"] == "ok"
     np.testing.assert_allclose(serial.cv_results_["mean_test_score"][ok],
                                cold.cv_results_["mean_test_score"][ok], atol=2e-4)  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", ["sklearn", "sklearn-cold"])
+def test_a_single_job_runs_in_process_whatever_n_jobs(monkeypatch, backend):
+    """One path (one split, C values only) or one fit: starting joblib workers for it only adds
+    their start-up (KDD Cup '99 demo: 1.4 s for a 0.2 s search), so it runs here."""
+    from sklearn.model_selection import ShuffleSplit
+
+    from tuners import _backends, _warm_path
+
+    def no_workers(*args, **kwargs):
+        raise AssertionError("joblib workers started for a single job")
+
+    X, y = dense_problem(2000, 0)
+    one_split = ShuffleSplit(n_splits=1, test_size=0.25, random_state=0)
+    grid = {"C": [1e-2, 0.1, 1.0]} if backend == "sklearn" else {"C": [0.1]}
+    expected = GridSearch(LogisticRegression(), grid, cv=one_split, refit=False,
+                          backend=backend).fit(X, y).cv_results_["mean_test_score"]  # fmt: skip
+    monkeypatch.setattr(_warm_path, "Parallel", no_workers)
+    monkeypatch.setattr(_backends, "Parallel", no_workers)
+    search = GridSearch(LogisticRegression(), grid, cv=one_split, refit=False, n_jobs=2,
+                        backend=backend).fit(X, y)  # fmt: skip
+    np.testing.assert_array_equal(search.cv_results_["mean_test_score"], expected)
+    with pytest.raises(AssertionError, match="workers started"):  # two jobs still use workers
+        GridSearch(LogisticRegression(), grid, cv=2, refit=False, n_jobs=2,
+                   backend=backend).fit(X, y)  # fmt: skip

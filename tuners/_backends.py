@@ -102,7 +102,8 @@ class JoblibBackend:
             groups = path_groups(tasks, settings)
             if groups is not None:
                 return run_paths(tasks, settings, groups, self.n_jobs)
-        if self.n_jobs in (None, 1):
+        tasks = list(tasks)
+        if self.n_jobs in (None, 1) or len(tasks) == 1:  # one fit: no workers to start
             return (fit_and_score(task, settings) for task in tasks)
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")
         return parallel(delayed(fit_and_score)(task, settings) for task in tasks)

@@ -62,7 +62,7 @@ def _C(base: dict, params: dict) -> float:
 def run_paths(tasks, settings, groups, n_jobs) -> Iterator:
     """Fit and score every path; yield the results in task order."""
     jobs = [[(p, tasks[p]) for p in group] for group in groups]
-    if n_jobs in (None, 1):
+    if n_jobs in (None, 1) or len(jobs) == 1:  # one path: workers would only add their start
         finished = (_fit_path(job, settings) for job in jobs)
     else:
         parallel = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
