@@ -4,6 +4,7 @@ benchmarks/bench_models.py is the same module."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from coreset_cli.bench import models
 
@@ -27,3 +28,22 @@ def test_benchmark_wrappers_are_the_package_modules():
     import benchmarks.bench_models
 
     assert benchmarks.bench_models is models
+
+
+def test_projected_full_side_fits_each_configuration_once_and_takes_the_best():
+    results = models.run(("synthetic",), rows=2000, n_iter=3, cv=3, family_names=["hgb"],
+                         methods=("uniform",), full_side="project")  # fmt: skip
+    record = results["datasets"]["synthetic"]["hgb"]
+    full = record["full"]
+    assert full["projected"] and len(full["refit_seconds"]) == 3
+    assert full["seconds"] == pytest.approx(2 * sum(full["refit_seconds"]))  # cv - 1 = 2
+    X, y, X_test, y_test = models.load("synthetic", 2000)
+    factory, space = models.families()["hgb"]
+    aucs = [models._test_auc(factory, {k: v[0] for k, v in one.items()}, X, y, X_test, y_test)
+            for one in models.candidates(space, 3)]  # fmt: skip
+    assert full["test_auc"] == max(aucs)
+    assert record["coresets"]["uniform"]["regret"] >= 0  # against the best of all
+    text = models.render_markdown(results)
+    assert "full side was not searched" in text and "best configuration: test AUC" in text
+    with pytest.raises(ValueError, match="'full_side' parameter must be one of"):
+        models.run(("synthetic",), rows=2000, full_side="guess")
