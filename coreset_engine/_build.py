@@ -143,13 +143,19 @@ def _reduce(
         if device_rows is not None and method.accepts_backend:
             on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
         scores = method.scores(X, labels, weights, stats, None, sketch, **on_device)
-        miss = None
+        miss = targets = None
         if method.uses_pilot:
             pilot = _node_pilot(settings, X, labels, weights, scores, key)
             if pilot is not None:
-                factor = method.pilot_factor(X, labels, pilot, settings.n_classes, **on_device)
+                calibrates = settings.calibrate and method.calibrates
+                if calibrates and not on_device:  # the targets summed in the same pass
+                    factor, targets = method.pilot_factor(X, labels, pilot, settings.n_classes,
+                                                          class_sums_of=weights)  # fmt: skip
+                else:
+                    factor = method.pilot_factor(X, labels, pilot, settings.n_classes,
+                                                 **on_device)  # fmt: skip
                 scores = scores * factor
-                if settings.calibrate and method.calibrates:
+                if calibrates:
                     miss = method.pilot_miss(factor)
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 0)))
         group_labels = task.draw_groups(method, labels)
@@ -159,7 +165,8 @@ def _reduce(
         new_weights = (1.0 if weights is None else weights[positions]) / probabilities
         if miss is not None:  # control variates: the pilot's gradient, class by class
             new_weights = calibrate_draw(X, labels, weights, miss, settings.n_classes,
-                                         positions, new_weights, probabilities)  # fmt: skip
+                                         positions, new_weights, probabilities,
+                                         targets)  # fmt: skip
     row_numbers = indices + positions if isinstance(indices, int) else indices[positions]
     return Node(
         row_numbers, X[positions], labels[positions], new_weights, stats,

@@ -75,11 +75,14 @@ def class_gradient_sums(X: np.ndarray, labels: np.ndarray, weights: np.ndarray |
 
 def calibrate_draw(X: np.ndarray, labels: np.ndarray, weights: np.ndarray | None,
                    miss: np.ndarray, n_classes: int, positions: np.ndarray,
-                   drawn_weights: np.ndarray, probabilities: np.ndarray) -> np.ndarray:  # fmt: skip
+                   drawn_weights: np.ndarray, probabilities: np.ndarray,
+                   targets: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
     """A node's draw, calibrated: the weights ``drawn_weights`` of the rows ``positions`` of
     (X, labels, weights), drawn with ``probabilities``, tilted to the node's per-class sums
-    (rows drawn with certainty keep theirs). What every build step and ``bench_passes`` run."""
-    targets = class_gradient_sums(X, labels, weights, miss, n_classes)
+    (rows drawn with certainty keep theirs). What every build step and ``bench_passes`` run.
+    ``targets``: those sums if already made (the CPU's pilot pass sums them as it goes)."""
+    if targets is None:
+        targets = class_gradient_sums(X, labels, weights, miss, n_classes)
     return calibrate(X[positions], labels[positions], drawn_weights, miss[positions], targets,
                      fixed=probabilities >= 1.0)  # fmt: skip
 

@@ -34,7 +34,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._kernels import fused_scores_block, leverage_residual_block, scan_rows_block
+from ._kernels import (
+    class_weighted_sums_block,
+    fused_scores_block,
+    leverage_residual_block,
+    scan_rows_block,
+)
 
 #: Rows per block of a row pass (a multiple of _SCORE_BLOCK_ROWS). Fixed, so that sums over
 #: blocks do not depend on the number of threads.
@@ -277,7 +282,8 @@ def sensitivity_scores(
     n_classes: int = 0,
     *,
     compute_dtype=None,
-) -> np.ndarray:
+    class_sums_of=False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """weights_i * (||[x_i, 1] P|| + inv_n) * (floor + miss_i), float64.
 
     ``projection`` P has shape (d + 1, k). Without a ``pilot`` the last factor is 1; with one,
@@ -288,6 +294,12 @@ def sensitivity_scores(
     sampling distribution needs no more, and float32 halves the GEMM's time and memory traffic.
     Float64 rows are cast a block at a time (no copy of the chunk); a row too large for float32
     makes the whole call run again in float64.
+
+    ``class_sums_of`` (only for a pilot's factor alone: an empty P, unit weights, inv_n 1):
+    row weights, or None for unit ones, to return with the factors the calibration's targets
+    :func:`coreset_engine._calibration.class_gradient_sums` of (X, labels, those weights,
+    miss). They are summed while each block of rows is still in cache, in the same blocks and
+    order as that function, so they are the same to the bit.
     """
     compute = np.dtype(np.float32 if compute_dtype is None else compute_dtype)
     if X.dtype != np.float64 and compute.itemsize > X.dtype.itemsize:
@@ -304,11 +316,23 @@ def sensitivity_scores(
     labels = np.zeros(0, dtype=np.int64) if labels is None else labels
     out = np.empty(n)
     cast = compute != X.dtype
+    sums = class_sums_of is not False
+    if sums:
+        if k or not unit or inv_n != 1.0 or not use_pilot:
+            raise ValueError("The 'class_sums_of' parameter of sensitivity_scores is for a "
+                             "pilot's factor alone: expected a pilot, no projection columns, "
+                             f"unit weights and inv_n 1. Got {k} columns, pilot "
+                             f"{'given' if use_pilot else 'None'}, "
+                             f"{'unit' if unit else 'row'} weights, inv_n {inv_n}.")  # fmt: skip
+        codes = np.ascontiguousarray(labels, dtype=np.int64)
+        sum_weights = None if class_sums_of is None else np.asarray(class_sums_of)
+        values = np.empty(n)
 
-    def part(start: int, stop: int) -> None:
+    def part(start: int, stop: int) -> np.ndarray | None:
         rows = min(_SCORE_BLOCK_ROWS, stop - start)
         U = np.empty((rows, matrix.shape[1]), dtype=compute)
         buffer = np.empty((rows, d), dtype=compute) if cast else None
+        partial = np.zeros((n_classes, d + 1)) if sums else None
         for a in range(start, stop, _SCORE_BLOCK_ROWS):
             b = min(stop, a + _SCORE_BLOCK_ROWS)
             block = X[a:b]
@@ -319,14 +343,24 @@ def sensitivity_scores(
             np.matmul(block, matrix, out=U[: b - a])
             fused_scores_block(U[: b - a], k, bias, labels, weights, column_of_label, a, inv_n,
                                floor, unit, use_pilot, binary, out)  # fmt: skip
+            if sums:  # the same values, rows and order as class_gradient_sums
+                miss = np.maximum(out[a:b] - floor, 0.0)
+                values[a:b] = miss if sum_weights is None else miss * sum_weights[a:b]
+                class_weighted_sums_block(X, codes, values, a, b, partial)
+        return partial
 
-    map_blocks(part, n)
+    parts = map_blocks(part, n)
     if cast and compute.itemsize < X.dtype.itemsize and not np.isfinite(out).all():
         return sensitivity_scores(
             X, projection, inv_n, None if unit else weights, labels if labels.size else None,
-            pilot, floor, n_classes, compute_dtype=X.dtype,
+            pilot, floor, n_classes, compute_dtype=X.dtype, class_sums_of=class_sums_of,
         )  # fmt: skip
-    return out
+    if not sums:
+        return out
+    total = np.zeros((n_classes, d + 1))
+    for partial in parts if n else []:
+        total += partial
+    return out, total
 
 
 def leverage_and_residuals(

@@ -122,6 +122,24 @@ def test_the_sensitivity_methods_miss_is_the_pilots(classes, dtype):
     np.testing.assert_allclose(miss, pilot.miss_probability(X, y), atol=1e-5)
 
 
+@pytest.mark.parametrize("classes", [2, 5])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_the_pilot_pass_sums_the_calibration_targets_to_the_bit(classes, dtype, weighted):
+    """The build sums the targets in the pilot's scoring pass (rows still in cache): the
+    same sums as class_gradient_sums, bit for bit, over several blocks of rows."""
+    X, y = _problem(n=140_000, classes=classes, dtype=dtype)  # three blocks of 65,536 rows
+    weights = np.random.default_rng(3).uniform(0.5, 40.0, y.size) if weighted else None
+    pilot = fit_pilot(X[:2000], y[:2000], np.ones(2000))
+    method = get_method("sensitivity")
+    factor, targets = method.pilot_factor(X, y, pilot, classes, class_sums_of=weights)
+    np.testing.assert_array_equal(factor, method.pilot_factor(X, y, pilot, classes))
+    expected = class_gradient_sums(X, y, weights, method.pilot_miss(factor), classes)
+    np.testing.assert_array_equal(targets, expected)
+    with pytest.raises(ValueError, match="class_sums_of"):
+        method.pilot_factor(X, y, pilot, classes, backend=object(), class_sums_of=None)
+
+
 def _excess_loss(X, y, size, calibrate, seeds=3):
     """Median over seeds of the full-data objective at the tree root's optimum over the full
     optimum's, minus 1."""
@@ -190,3 +208,12 @@ def test_rows_drawn_with_certainty_keep_their_exact_weights():
     assert (tilted[40:] != sampled[40:]).all()
     after = class_gradient_sums(X[rows], y[rows], tilted, miss[rows], 2)
     assert np.abs(after - targets).max() < 1e-5 * np.abs(targets).max()
+
+
+def test_the_pilot_pass_sums_only_a_pilots_factor():
+    from coreset_engine._cpu import sensitivity_scores
+
+    X, y = _problem(n=500)
+    with pytest.raises(ValueError, match="'class_sums_of' parameter of sensitivity_scores.*"
+                                         "Got 6 columns, pilot None"):  # fmt: skip
+        sensitivity_scores(X, np.eye(6), 1.0, None, y, None, 0.1, 2, class_sums_of=None)

@@ -9,8 +9,9 @@ Two inputs, the two cases the cost-per-row work is judged on: 54 float32 columns
 ``--rows`` rows, on one thread (row passes and BLAS), each pass alone, best of ``--repeats``:
 the scan (finite check, column max and sums, row hashes), the Gram matrix, the leverage scores
 (GEMM with the leverage projection and the fused kernel), the pilot fit on a 5,000-row draw,
-the pilot factor (GEMM with the pilot's coefficients), duplicate merging, the draw and the
-calibration of the drawn weights (the leaf's per-class gradient sums and the tilt); then the
+the pilot factor (GEMM with the pilot's coefficients; with calibrated weights the same pass
+sums the leaf's per-class gradient sums), duplicate merging, the draw and the calibration of
+the drawn weights (the tilt); then the
 whole leaf (``leaf_node``) and what it spends outside the passes. A plain copy of the rows is
 the memory-bandwidth floor. Then a whole in-memory tree build (``CoresetTree.build``, every
 thread) of ``--build-rows`` rows: wall rows/s and CPU-s per million rows.
@@ -73,22 +74,24 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     scores = method.scores(X, y, None, stats)
     key = (0, 0, 0, 0)
     pilot = _node_pilot(settings, X, y, None, scores, key)
-    factor = method.pilot_factor(X, y, pilot, n_classes)
+    factor, targets = method.pilot_factor(X, y, pilot, n_classes, class_sums_of=None)
     final = scores * factor
     miss = method.pilot_miss(factor)
     rng = np.random.default_rng(0)
     drawn, probabilities = draw(final, y, n_classes, CORESET_ROWS, np.random.default_rng(1))
 
-    def calibration():  # as the leaf does it
+    def calibration():  # as the leaf does it: the targets come from the pilot factor's pass
         return calibrate_draw(X, y, None, miss, n_classes, drawn, 1.0 / probabilities,
-                              probabilities)  # fmt: skip
+                              probabilities, targets)  # fmt: skip
 
     seconds = {
         "scan": _cpu_seconds(lambda: scan_rows(X, y, hashes=True), repeats),
         "gram": _cpu_seconds(lambda: gram_with_intercept(X, scan.col_max, scan.col_sum), repeats),
         "leverage scores": _cpu_seconds(lambda: method.scores(X, y, None, stats), repeats),
         "pilot fit": _cpu_seconds(lambda: _node_pilot(settings, X, y, None, scores, key), repeats),
-        "pilot factor": _cpu_seconds(lambda: method.pilot_factor(X, y, pilot, n_classes), repeats),
+        "pilot factor": _cpu_seconds(
+            lambda: method.pilot_factor(X, y, pilot, n_classes, class_sums_of=None), repeats
+        ),
         "duplicates": _cpu_seconds(lambda: merge_duplicates(X, y, None, scan.hashes), repeats),
         "draw": _cpu_seconds(lambda: draw(final, y, n_classes, CORESET_ROWS, rng), repeats),
         "calibration": _cpu_seconds(calibration, repeats),

@@ -72,9 +72,18 @@ class SensitivityMethod(SamplingMethod):
         """1 - p_pilot(y_i | x_i) from :meth:`pilot_factor`'s values (for calibration)."""
         return np.maximum(factor - PILOT_FLOOR, 0.0)
 
-    def pilot_factor(self, X, y, pilot, n_classes: int, backend=None) -> np.ndarray:
+    def pilot_factor(self, X, y, pilot, n_classes: int, backend=None,
+                     class_sums_of=False) -> np.ndarray | tuple[np.ndarray, np.ndarray]:  # fmt: skip
         """PILOT_FLOOR + 1 - p_pilot(y_i | x_i) for every row: one small GEMM with the pilot's
-        coefficients and the fused kernel, with an empty leverage projection."""
-        score = sensitivity_scores if backend is None else backend.sensitivity_scores
+        coefficients and the fused kernel, with an empty leverage projection.
+        ``class_sums_of`` (CPU only): row weights (None: unit) to return with the factors the
+        calibration's per-class gradient sums of those rows, summed in the same pass."""
         empty = np.zeros((X.shape[1] + 1, 0))
+        if class_sums_of is not False:
+            if backend is not None:
+                raise ValueError("The 'class_sums_of' parameter of pilot_factor needs the CPU "
+                                 f"pass: backend must be None. Got {backend!r} instead.")
+            return sensitivity_scores(X, empty, 1.0, None, y, pilot, PILOT_FLOOR, n_classes,
+                                      class_sums_of=class_sums_of)  # fmt: skip
+        score = sensitivity_scores if backend is None else backend.sensitivity_scores
         return score(X, empty, 1.0, None, y, pilot, PILOT_FLOOR, n_classes)
