@@ -148,7 +148,7 @@ def _reduce(
             pilot = _node_pilot(settings, X, labels, weights, scores, key)
             if pilot is not None:
                 calibrates = settings.calibrate and method.calibrates
-                if calibrates and not on_device:  # the targets summed in the same pass
+                if calibrates and method.sums_in_pilot_pass and not on_device:  # one pass
                     factor, targets = method.pilot_factor(X, labels, pilot, settings.n_classes,
                                                           class_sums_of=weights)  # fmt: skip
                 else:

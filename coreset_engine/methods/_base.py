@@ -63,6 +63,11 @@ class SamplingMethod(ABC):
     #: (``coreset_engine._calibration``). Needs ``uses_pilot`` and ``pilot_miss(factor)``:
     #: each row's miss probability 1 - p_pilot(y_i | x_i) from its ``pilot_factor``.
     calibrates: bool = False
+    #: With calibration on the CPU, ``pilot_factor(X, y, pilot, n_classes,
+    #: class_sums_of=weights)`` returns (factor, the node's per-class gradient sums), summed in
+    #: the same pass as the factor (:meth:`SensitivityMethod.pilot_factor`); without it the
+    #: tree sums them in a pass of its own.
+    sums_in_pilot_pass: bool = False
 
     @abstractmethod
     def scores(

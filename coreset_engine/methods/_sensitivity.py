@@ -58,6 +58,7 @@ class SensitivityMethod(SamplingMethod):
     name = "sensitivity"
     uses_pilot = True
     calibrates = True
+    sums_in_pilot_pass = True
     accepts_backend = True
 
     def scores(
