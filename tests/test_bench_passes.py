@@ -1,5 +1,7 @@
 """benchmarks.bench_passes: every pass is measured and the section is written."""
 
+import os
+
 from coreset_cli.bench import passes
 
 
@@ -14,8 +16,12 @@ def test_passes_and_section(tmp_path):
         assert set(passes.PASSES) <= set(seconds)
         assert all(seconds[p] >= 0 for p in passes.PASSES)
         assert seconds["whole leaf"] > 0 and record["build"]["rows"] == 40_000
+        assert seconds[f"whole leaf, sketch_size={passes.SKETCH_COLUMNS}"] > 0
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- section: passes -->" in text and "| pilot factor |" in text
+    build = next(iter(results.values()))["build"]
+    ceiling = os.cpu_count() * build["rows"] / build["cpu"] / 1e6
+    assert f"(projection): M rows/s | {ceiling:.2f} |" in text
     passes.main(["--rows", "30000", "--build-rows", "0", "--repeats", "1", "--markdown", str(out)])
     assert out.read_text().count("<!-- section: passes -->") == 1  # replaced, not appended

@@ -22,6 +22,7 @@ than wall time but still rise, so compare passes within one run.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -33,6 +34,8 @@ import numpy as np
 PASSES = ("scan", "gram", "leverage scores", "pilot fit", "pilot factor", "duplicates", "draw",
           "calibration")
 CORESET_ROWS = 20_000
+#: Columns of the leverage sketch in the what-if row (``CoresetTree(sketch_size=...)``).
+SKETCH_COLUMNS = 32
 
 
 def _inputs(rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -100,6 +103,13 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     seconds["outside the passes"] = seconds["whole leaf"] - sum(seconds[p] for p in PASSES)
     target = np.ones_like(X)  # touched once, so the copy below is memory traffic alone
     seconds["copy (floor)"] = _cpu_seconds(lambda: np.copyto(target, X), repeats)
+    # what-if: leverage from a Johnson-Lindenstrauss sketch of the projection (an option, not
+    # the default: its scores are approximate)
+    sketched = dataclasses.replace(settings, sketch_size=SKETCH_COLUMNS)
+    leaf_node(sketched, X[:20_000], y[:20_000], 0, 0)
+    seconds[f"whole leaf, sketch_size={SKETCH_COLUMNS}"] = _cpu_seconds(
+        lambda: leaf_node(sketched, X, y, 0, 0), repeats
+    )
     return seconds
 
 
@@ -175,6 +185,12 @@ def markdown(results: dict, command: str) -> str:
         lines.append(
             "| whole build: CPU-s per million rows | "
             + " | ".join(f"{b['cpu'] * 1e6 / b['rows']:.3f}" for b in builds)
+            + " |"
+        )
+        cpus = os.cpu_count() or 1
+        lines.append(
+            f"| ceiling on {cpus} CPUs at that CPU cost (projection): M rows/s | "
+            + " | ".join(f"{cpus * b['rows'] / b['cpu'] / 1e6:.2f}" for b in builds)
             + " |"
         )
     return "\n".join(lines) + "\n"
