@@ -141,3 +141,25 @@ def test_pilot_experiment_options_apply_during_the_run_only(monkeypatch):
     for bad in (["--pilot-floor", "2"], ["--pilot-rows", "5"]):
         with pytest.raises(SystemExit):
             engine.main(bad)
+
+
+def test_sketch_and_calibrate_experiment_options_apply_during_the_run_only(monkeypatch):
+    from coreset_cli.bench import engine
+
+    seen = {}
+    monkeypatch.setattr(engine, "_main", lambda args, argv: seen.update(
+        sketch=engine.SKETCH_SIZE, calibrate=engine.CALIBRATE))  # fmt: skip
+    engine.main(["--sketch-size", "32", "--no-calibrate"])
+    assert seen == {"sketch": 32, "calibrate": False}
+    assert (engine.SKETCH_SIZE, engine.CALIBRATE) == (None, True)
+    built = {}
+    monkeypatch.setattr(engine, "SKETCH_SIZE", 8)
+    real = engine.CoresetTree
+    monkeypatch.setattr(engine, "CoresetTree",
+                        lambda **kw: built.update(kw) or real(**kw))  # fmt: skip
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3000, 12))
+    engine._build(X, (X[:, 0] > 0).astype(np.int64), 200, "sensitivity", 1000, 0)
+    assert built["sketch_size"] == 8
+    with pytest.raises(SystemExit):
+        engine.main(["--sketch-size", "0"])

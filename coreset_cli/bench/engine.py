@@ -76,6 +76,8 @@ SYNTHETIC_ROWS = 1_000_000
 WEAK_ROWS = 3_000_000
 #: CoresetTree(calibrate=...) of every build (``--no-calibrate`` turns it off for a run).
 CALIBRATE = True
+#: CoresetTree(sketch_size=...) of every build (``--sketch-size``; None: exact leverage).
+SKETCH_SIZE = None
 FIT_THREADS = 1
 #: ``--quick``: a smoke run of seconds (tests use it).
 QUICK = {"datasets": ("skin", "synthetic"), "seeds": 2, "sizes": [200, 1_000],
@@ -229,7 +231,8 @@ def summary(values: Sequence[float]) -> dict:
 def _build(X, y, size, method, chunk, seed):
     started = time.perf_counter()
     coreset = CoresetTree(coreset_size=size, chunk_size=chunk, method=method,
-                          calibrate=CALIBRATE, random_state=seed).build(X, y).get_coreset()  # fmt: skip
+                          calibrate=CALIBRATE, sketch_size=SKETCH_SIZE,
+                          random_state=seed).build(X, y).get_coreset()  # fmt: skip
     return coreset, time.perf_counter() - started
 
 
@@ -458,6 +461,9 @@ def main(argv=None) -> dict:
                         "(default 0.1).")  # fmt: skip
     parser.add_argument("--pilot-rows", type=int, default=None,
                         help="Experiment: rows a node's pilot is fitted on (default 5,000).")  # fmt: skip
+    parser.add_argument("--sketch-size", type=int, default=None,
+                        help="Experiment: build with CoresetTree(sketch_size=K), leverage "
+                        "from a K-column Johnson-Lindenstrauss sketch (default: exact).")  # fmt: skip
     parser.add_argument("--no-calibrate", action="store_true",
                         help="Experiment: build with CoresetTree(calibrate=False), the "
                         "sampled inverse-probability weights.")  # fmt: skip
@@ -466,19 +472,21 @@ def main(argv=None) -> dict:
         parser.error(f"--pilot-floor must be in [0, 1]. Got {args.pilot_floor} instead.")
     if args.pilot_rows is not None and args.pilot_rows < 100:
         parser.error(f"--pilot-rows must be >= 100. Got {args.pilot_rows} instead.")
-    with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate):
+    if args.sketch_size is not None and args.sketch_size < 1:
+        parser.error(f"--sketch-size must be >= 1. Got {args.sketch_size} instead.")
+    with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate, args.sketch_size):
         return _main(args, argv)
 
 
 @contextlib.contextmanager
-def _experiment(pilot_floor, pilot_rows, calibrate=True):
+def _experiment(pilot_floor, pilot_rows, calibrate=True, sketch_size=None):
     """The sampling constants an experiment run changes, put back afterwards."""
     from coreset_engine import _build
     from coreset_engine.methods import _sensitivity
 
-    global CALIBRATE
-    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE)
-    CALIBRATE = calibrate
+    global CALIBRATE, SKETCH_SIZE
+    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE)
+    CALIBRATE, SKETCH_SIZE = calibrate, sketch_size
     if pilot_floor is not None:
         _sensitivity.PILOT_FLOOR = pilot_floor
     if pilot_rows is not None:
@@ -486,7 +494,7 @@ def _experiment(pilot_floor, pilot_rows, calibrate=True):
     try:
         yield
     finally:
-        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE = saved
+        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE = saved
 
 
 def _main(args, argv) -> dict:
