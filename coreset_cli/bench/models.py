@@ -285,7 +285,14 @@ def summarize(results: dict) -> dict:
     return out
 
 
+_SEARCHED_NOTE = (
+    "Regret = test AUC of the full-data search's pick minus that of the coreset search's pick"
+    " (negative: the coreset's pick was better). Time: full search / (coreset build + coreset"
+    " search). Training rows: a stratified subset of at most {rows:,} per set (`--rows`), so"
+    " that the full side runs here; the issue's 1M/10M-row sets need `--rows` and hours."
+)
 _PROJECTED_NOTE = (
+    "Training rows: a stratified subset of at most {rows:,} per set (`--rows`)."
     " **The full side was not searched here** (`--full-side project`): each configuration was"
     " fitted once on all training rows (timed, and scored on the test rows), and the full"
     " search's time is projected from those fits: cv fits per configuration on (cv - 1) / cv"
@@ -293,13 +300,16 @@ _PROJECTED_NOTE = (
     " 20,000 test rows where a search's fits predict a third of the rows each, so the"
     " projection errs low. Regret is against the configuration with the best"
     " test AUC of all (the best any search could pick), so it bounds the regret against"
-    " the full search's pick from above. The full side's seconds in the table are projected."
+    " the full search's pick from above (0: the coreset search picked the best). Time:"
+    " projected full search / (coreset build + coreset search), both sides one thread; the"
+    " full side's seconds in the table are projected."
 )
 
 
 def render_markdown(results: dict) -> str:
     meta = results["meta"]
-    full_label = "best configuration" if meta.get("full_side") == "project" else "full pick"
+    projected = meta.get("full_side") == "project"
+    full_label = "best configuration" if projected else "full pick"
     lines = [
         "## Tree models: tuning on coresets vs on all rows",
         "",
@@ -308,12 +318,8 @@ def render_markdown(results: dict) -> str:
          f"makes times noisy, ratios less). {meta['n_iter']} random configurations per family (the same list on "
          f"both sides), {meta['cv']}-fold CV by ROC AUC; coreset = root of a 4-leaf tree "
          f"holding {meta['share']:.0%} of the training rows; each pick refitted on all "
-         "training rows and scored on the test rows. Regret = test AUC of the full-data "
-         "search's pick minus that of the coreset search's pick (negative: the coreset's "
-         "pick was better). Time: full search / (coreset build + coreset search). Training "
-         f"rows: a stratified subset of at most {meta['rows']:,} per set (`--rows`), so that "
-         "the full side runs here; the issue's 1M/10M-row sets need `--rows` and hours."
-         + (_PROJECTED_NOTE if meta.get("full_side") == "project" else "")),
+         "training rows and scored on the test rows. "
+         + (_PROJECTED_NOTE if projected else _SEARCHED_NOTE).format(rows=meta["rows"])),
         "",
         f"| data set | family | {full_label}: test AUC | " + " | ".join(
             f"{m}: regret (time ratio)" for m in meta["methods"]) + " |",
