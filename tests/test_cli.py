@@ -80,6 +80,7 @@ def test_demo_runs_end_to_end_on_a_slice_of_kdd(tmp_path):
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[0].startswith("converting") and any(line.startswith("full data") for line in lines)
+    assert lines[1].startswith("engine kernels compiled or loaded") and "not counted" in lines[1]
     coreset_line = next(line for line in lines if line.startswith("coreset"))
     assert float(coreset_line.split()[-1]) > 0.95  # test AUC
     [converted] = (tmp_path / "cache").iterdir()  # written once, atomically, in the cache
