@@ -95,14 +95,13 @@ class JoblibBackend:
         self.warm_start_path = warm_start_path
 
     def run(self, tasks: list[FitTask], settings: FitSettings) -> Iterator[FitResult]:
+        tasks = list(tasks)
         if self.warm_start_path:
             from ._warm_path import path_groups, run_paths
 
-            tasks = list(tasks)
             groups = path_groups(tasks, settings)
             if groups is not None:
                 return run_paths(tasks, settings, groups, self.n_jobs)
-        tasks = list(tasks)
         if self.n_jobs in (None, 1) or len(tasks) == 1:  # one fit: no workers to start
             return (fit_and_score(task, settings) for task in tasks)
         parallel = Parallel(n_jobs=self.n_jobs, return_as="generator")

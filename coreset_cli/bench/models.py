@@ -135,27 +135,25 @@ def _test_auc(factory, params, X, y, X_test, y_test) -> float:
     return float(roc_auc_score(y_test, model.predict_proba(X_test)[:, 1]))
 
 
-def _projected_full_side(factory, grid, data, cv, refit_cache) -> dict:
+def _projected_full_side(grid, cv, test_auc) -> dict:
     """The full side without its search (``--full-side project``): every configuration fitted
-    once on all training rows, timed and scored on the test rows. The search's time is
-    projected from those fits: cv fits per configuration on (cv - 1) / cv of the rows each,
-    fit time taken as proportional to rows (as it is for histogram and tree building). A timed
-    fit includes predicting the test rows (at most TEST_ROWS), where a search's fits predict
-    their held-out folds, a third of the rows each, so the projection errs low. The "pick" is the configuration
-    with the best test AUC: a coreset's regret against it bounds its regret against any
-    search's pick from above."""
-    X, y, X_test, y_test = data
-    seconds = []
-    for one in grid:
-        params = {key: values[0] for key, values in one.items()}
+    once on all training rows and scored on the test rows by ``test_auc(params)`` (which
+    caches it for the coreset picks), timed. The search's time is projected from those fits:
+    cv fits per configuration on (cv - 1) / cv of the rows each, fit time taken as
+    proportional to rows (as it is for histogram and tree building). A timed fit includes
+    predicting the test rows (at most TEST_ROWS), where a search's fits predict their held-out
+    folds, a third of the rows each, so the projection errs low. The "pick" is the
+    configuration with the best test AUC: a coreset's regret against it bounds its regret
+    against any search's pick from above."""
+    configurations = [{key: values[0] for key, values in one.items()} for one in grid]
+    seconds, aucs = [], []
+    for params in configurations:
         started = time.perf_counter()
-        refit_cache[repr(sorted(params.items()))] = _test_auc(factory, params, X, y, X_test,
-                                                              y_test)  # fmt: skip
+        aucs.append(test_auc(params))
         seconds.append(time.perf_counter() - started)
-    best = max(grid, key=lambda one: refit_cache[repr(sorted((k, v[0]) for k, v in one.items()))])
-    pick = {key: values[0] for key, values in best.items()}
-    return {"pick": pick, "seconds": float(sum(seconds) * (cv - 1)), "projected": True,
-            "refit_seconds": seconds, "test_auc": refit_cache[repr(sorted(pick.items()))],
+    best = int(np.argmax(aucs))
+    return {"pick": configurations[best], "seconds": float(sum(seconds) * (cv - 1)),
+            "projected": True, "refit_seconds": seconds, "test_auc": aucs[best],
             "cv_auc": None}  # fmt: skip
 
 
@@ -177,7 +175,7 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
         return refit_cache[key]
 
     if full_side == "project":
-        full_record = _projected_full_side(factory, grid, data, cv, refit_cache)
+        full_record = _projected_full_side(grid, cv, test_auc)
         full_seconds = full_record["seconds"]
     else:
         started = time.perf_counter()
