@@ -16,7 +16,8 @@ Three passes per leaf:
   float64 in block order;
 * :func:`sensitivity_scores`: one GEMM of the rows with [leverage projection | pilot
   coefficients], then one fused kernel: square-root leverage + 1/n, times the row weight, times
-  (floor + the pilot's miss probability).
+  (floor + the pilot's miss probability). The leverage pass alone (no pilot, an unsketched
+  projection, which is triangular) multiplies by BLAS trmm instead: half the flops.
 """
 
 from __future__ import annotations
@@ -34,11 +35,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import _blas
 from ._kernels import (
     class_weighted_sums_block,
     fused_scores_block,
     leverage_residual_block,
     scan_rows_block,
+    triangular_scores_block,
 )
 
 #: Rows per block of a row pass (a multiple of _SCORE_BLOCK_ROWS). Fixed, so that sums over
@@ -271,6 +274,20 @@ def _fits_float32(values: np.ndarray) -> bool:
     return magnitudes.size == 0 or bool(magnitudes.max() < 1e30 and magnitudes.min() > 1e-30)
 
 
+def _triangular_product(matrix: np.ndarray, projection: np.ndarray, d: int, k: int):
+    """(BLAS trmm, P[:d, :d] in the compute dtype, P[:d, d] in float64) when the scoring
+    GEMM's right-hand side ``matrix`` (= P[:d] in the compute dtype) is a square leverage
+    projection whose first d columns are upper triangular, as Cholesky-based projections are;
+    else None (a sketched projection, or no BLAS trmm)."""
+    if k != d + 1 or d == 0:
+        return None
+    upper = np.ascontiguousarray(matrix[:, :d])
+    trmm = _blas.trmm(upper.dtype)
+    if trmm is None or np.tril(upper, -1).any():
+        return None
+    return trmm, upper, np.ascontiguousarray(projection[:d, d], dtype=np.float64)
+
+
 def sensitivity_scores(
     X: np.ndarray,
     projection: np.ndarray,
@@ -328,8 +345,19 @@ def sensitivity_scores(
         sum_weights = None if class_sums_of is None else np.asarray(class_sums_of)
         values = np.empty(n)
 
+    triangular = _triangular_product(matrix, projection, d, k) if not use_pilot else None
+
     def part(start: int, stop: int) -> np.ndarray | None:
         rows = min(_SCORE_BLOCK_ROWS, stop - start)
+        if triangular is not None:  # the leverage pass alone: half a GEMM's flops
+            trmm, upper, last = triangular
+            buffer = np.empty((rows, d), dtype=compute)
+            for a in range(start, stop, _SCORE_BLOCK_ROWS):
+                b = min(stop, a + _SCORE_BLOCK_ROWS)
+                with np.errstate(over="ignore"):  # checked below: such rows score inf
+                    triangular_scores_block(trmm, X, a, b, upper, last, bias, weights, unit,
+                                            inv_n, buffer[: b - a], out)  # fmt: skip
+            return None
         U = np.empty((rows, matrix.shape[1]), dtype=compute)
         buffer = np.empty((rows, d), dtype=compute) if cast else None
         partial = np.zeros((n_classes, d + 1)) if sums else None

@@ -356,3 +356,46 @@ def class_weighted_sums_block(X, labels, values, start, stop, out):
         for j in range(d):
             out[c, j] += v * np.float64(X[i, j])
         out[c, d] += v
+
+
+@njit(nogil=True, cache=True, fastmath=True)
+def triangular_scores_block(trmm, X, start, stop, upper, last, bias, weights, unit, inv_n,
+                            buffer, out):  # fmt: skip
+    """Scores of rows start..stop without a pilot, (||[x_i, 1] P|| + inv_n) * weight, for a
+    leverage projection P (shape (d + 1, d + 1)) whose first d rows and columns ``upper`` are
+    upper triangular (as :func:`coreset_engine._linalg.leverage_projection` makes them):
+    x P[:d, :d] by BLAS ``trmm`` (half a GEMM's flops) in place in ``buffer`` (rows x d, the
+    compute dtype, the rows cast there first), column d as x . ``last`` (= P[:d, d]) in float64,
+    and the bias row ``bias`` (= P[d]) added in float64. ``upper`` is C-ordered in the buffer's
+    dtype: read column-major, BLAS sees its lower-triangular transpose and computes
+    (x_block P[:d, :d])^T in the column-major view of ``buffer``."""
+    m = stop - start
+    d = X.shape[1]
+    tail = np.empty(m)
+    for i in range(m):
+        t = 0.0
+        for j in range(d):
+            buffer[i, j] = X[start + i, j]
+            t += np.float64(buffer[i, j]) * last[j]
+        tail[i] = t + bias[d]
+    ints = np.empty(4, dtype=np.int32)
+    ints[0] = d  # rows of B (column-major)
+    ints[1] = m  # its columns
+    ints[2] = d  # lda
+    ints[3] = d  # ldb
+    alpha = np.ones(1, dtype=buffer.dtype)
+    chars = np.empty(4, dtype=np.uint8)  # side "L", uplo "L", transa "N", diag "N": B := A B
+    chars[0] = chars[1] = 76
+    chars[2] = chars[3] = 78
+    trmm(chars[0:].ctypes, chars[1:].ctypes, chars[2:].ctypes, chars[3:].ctypes,
+         ints[0:].ctypes, ints[1:].ctypes, alpha.ctypes, upper.ctypes, ints[2:].ctypes,
+         buffer.ctypes, ints[3:].ctypes)  # fmt: skip
+    for i in range(m):
+        s = tail[i] * tail[i]
+        for j in range(d):
+            t = np.float64(buffer[i, j]) + bias[j]
+            s += t * t
+        score = np.sqrt(s) + inv_n
+        if not unit:
+            score *= weights[start + i]
+        out[start + i] = score

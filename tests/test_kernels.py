@@ -225,3 +225,94 @@ def test_least_squares_scores_match_reference(dtype, n):
     np.testing.assert_allclose(leverage, ref_leverage, rtol=1e-6, atol=1e-12)
     np.testing.assert_allclose(residual, ref_residual, rtol=1e-5, atol=1e-9)
     np.testing.assert_allclose(leverage.sum(), 6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("d", [1, 3, 40])
+def test_triangular_leverage_pass_matches_the_gemm_pass(dtype, d, monkeypatch):
+    """The leverage pass multiplies by the triangular projection with BLAS trmm (issue 14):
+    the same scores as the GEMM it replaces and as the SVD reference, for float32 and float64
+    compute, with and without row weights, over blocks of every size."""
+    from coreset_engine import _cpu
+
+    rng = np.random.default_rng(d)
+    n = 70_001  # a partial last block
+    X = (rng.standard_t(4, size=(n, d)) * np.exp(rng.normal(size=d)) + 2).astype(dtype)
+    weights = rng.random(n) + 0.5
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X.astype(float)).max(axis=0)))
+    matrix = np.ascontiguousarray(projection[:d], dtype=np.float32)
+    assert _cpu._triangular_product(matrix, projection, d, d + 1) is not None
+    calls = []
+    kernel = _cpu.triangular_scores_block
+    monkeypatch.setattr(_cpu, "triangular_scores_block",
+                        lambda *args: calls.append(1) or kernel(*args))  # fmt: skip
+    got = {c: sensitivity_scores(X, projection, 1 / n, weights, compute_dtype=c)
+           for c in (np.float32, np.float64)}  # fmt: skip
+    plain = sensitivity_scores(X, projection, 1 / n)
+    assert len(calls) == 3 * (n // 2048 + 1)
+    monkeypatch.setattr(_cpu, "_triangular_product", lambda *args: None)
+    for compute, scores in got.items():
+        gemm = sensitivity_scores(X, projection, 1 / n, weights, compute_dtype=compute)
+        exact = compute == np.float64 and dtype == np.float64
+        np.testing.assert_allclose(scores, gemm, rtol=1e-12 if exact else 1e-5)
+    np.testing.assert_allclose(plain, sensitivity_scores(X, projection, 1 / n), rtol=1e-5)
+    reference = weights * (naive.root_leverage_scores(X) + 1 / n)
+    np.testing.assert_allclose(got[np.float64], reference, rtol=1e-7 if dtype == np.float64
+                               else 1e-3)  # fmt: skip
+    np.testing.assert_allclose(got[np.float32], reference, rtol=1e-3)
+
+
+def test_sketched_or_pilot_scores_keep_the_gemm():
+    from coreset_engine import _cpu
+    from coreset_engine._linalg import jl_sketch
+
+    rng = np.random.default_rng(4)
+    X = rng.normal(size=(5_000, 6))
+    projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
+    sketched = projection @ jl_sketch(0, 7, 4)
+    assert _cpu._triangular_product(np.ascontiguousarray(sketched[:6]), sketched, 6, 4) is None
+    dense = np.ascontiguousarray(projection[:6] + 1e-3)  # not triangular
+    assert _cpu._triangular_product(dense, projection, 6, 7) is None
+
+
+def test_single_precision_gram_keeps_offset_columns():
+    """``single=True`` (sampling's Gram, issue 14): float64 rows centred, then float32
+    products. A column far from zero (a timestamp) keeps its spread, where float32 products of
+    the raw rows would lose it."""
+    rng = np.random.default_rng(5)
+    n = 150_000
+    X = np.column_stack([
+        rng.normal(size=n),
+        3e6 + rng.integers(0, 10_000, size=n),  # a spread of 1e-3 of the value
+        (rng.random(n) < 0.1).astype(float),
+        rng.standard_t(3, size=n) * 1e4,
+    ])  # fmt: skip
+    col_max, col_sum = np.abs(X).max(axis=0), X.sum(axis=0)
+    exact = gram_with_intercept(X, col_max, col_sum)
+    single = gram_with_intercept(X, col_max, col_sum, single=True)
+    assert not np.array_equal(single, exact)  # the float32 products did run
+    scale = np.sqrt(np.outer(np.diag(exact), np.diag(exact)))
+    assert np.abs(single - exact).max() / scale.max() < 1e-12  # the raw Gram: the mean's part
+    assert (np.abs(single - exact) / scale).max() < 1e-6  # every entry to float32 precision
+    # the covariance the Gram implies (what leverage depends on) to float32 precision
+    def covariance(g):
+        return g[:4, :4] - np.outer(g[:4, 4], g[:4, 4]) / g[4, 4]
+    np.testing.assert_allclose(covariance(single), covariance(exact), rtol=1e-5,
+                               atol=1e-5 * np.abs(np.diag(covariance(exact))).max())  # fmt: skip
+    norms = projected_row_norms(X, leverage_projection(single))
+    exact_norms = projected_row_norms(X, leverage_projection(exact))
+    np.testing.assert_allclose(norms, exact_norms, rtol=1e-5)
+    np.testing.assert_allclose(norms, naive.root_leverage_scores(X), rtol=1e-3)
+    raw32 = gram_with_intercept(X.astype(np.float32), col_max, col_sum)  # no centring
+    raw_norms = projected_row_norms(X, leverage_projection(raw32))
+    assert np.abs(raw_norms / exact_norms - 1).max() > 1e-2
+
+
+@pytest.mark.parametrize("scale", [1e17, 1e-20])
+def test_single_precision_gram_falls_back_where_float32_cannot_hold_it(scale):
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(2_000, 3))
+    X[:, 1] *= scale  # squares overflow float32, or underflow to subnormals
+    col_max, col_sum = np.abs(X).max(axis=0), X.sum(axis=0)
+    np.testing.assert_array_equal(gram_with_intercept(X, col_max, col_sum, single=True),
+                                  gram_with_intercept(X, col_max, col_sum))  # fmt: skip
