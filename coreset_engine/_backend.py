@@ -2,7 +2,7 @@
 
 A backend turns a leaf's host chunk into a *rows* object with the three large passes over it:
 ``scan(hashes)`` (a :class:`coreset_engine._cpu.RowScan`), ``gram_with_intercept(col_max,
-col_sum, single=...)`` and, for rows on a device, ``take(positions)`` and ``sensitivity_scores(...)`` (the
+col_sum)`` and, for rows on a device, ``take(positions)`` and ``sensitivity_scores(...)`` (the
 signature of :func:`coreset_engine._cpu.sensitivity_scores`), which sampling methods that set
 ``accepts_backend`` call instead of the CPU function. The CUDA backend uploads the chunk once and
 reuses it for all three passes. Duplicate merging, inclusion probabilities, the draw, merges of
@@ -31,9 +31,8 @@ class CpuRows:
     def scan(self, hashes: bool = False) -> RowScan:
         return scan_rows(self.X, self.labels, hashes=hashes)
 
-    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray, *,
-                            single: bool = False) -> np.ndarray:  # fmt: skip
-        return gram_with_intercept(self.X, col_max, col_sum, single=single)
+    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray) -> np.ndarray:
+        return gram_with_intercept(self.X, col_max, col_sum)
 
 
 class CpuBackend:

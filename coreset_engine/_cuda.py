@@ -462,10 +462,8 @@ class CudaRows:
         return RowScan(first_bad, col_max, col_sum, out)
 
     # ------------------------------------------------------------------------------ Gram
-    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray, *,
-                            single: bool = False) -> np.ndarray:  # fmt: skip
-        """As :func:`coreset_engine._linalg.gram_with_intercept`: [X, 1]^T [X, 1], float64
-        (``single`` is accepted and ignored: the device's Gram is in the rows' dtype)."""
+    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray) -> np.ndarray:
+        """As :func:`coreset_engine._linalg.gram_with_intercept`: [X, 1]^T [X, 1], float64."""
         n, d = self.n, self.d
         gram = np.empty((d + 1, d + 1))
         scale = float(col_max.max()) if d else 0.0

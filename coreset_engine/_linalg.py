@@ -4,6 +4,13 @@ Leverage scores of Z = [X, 1] are label-independent (the +-1 row signs cancel in
 Gram matrix per node serves every class. Scores come from one product with the inverted
 Cholesky factor, ||z_i L^{-T}||: a triangular matrix, so BLAS trmm (half a GEMM's flops). QR and
 triangular solves over all rows are an order of magnitude slower.
+
+The Gram matrix stays float64 for float64 rows. Tried and dropped: float32 products of the rows
+centred on their means (0.29 -> 0.22 CPU-s per million rows at 94 columns). One-hot blocks and
+the intercept make the Gram exactly singular, and float32 products left that null direction
+with eigenvalues of -1.8e-6 (of the unit diagonal) on KDD Cup '99's first 250,000 rows: the
+Cholesky factorisation then needed a 1e-4 jitter instead of 1e-10, which moved leverage scores
+by up to 11% (their sum, the rank, fell from 113 to 112.2).
 """
 
 from __future__ import annotations
@@ -18,43 +25,23 @@ from ._cpu import iter_blocks, sensitivity_scores
 _FLOAT32_SAFE_SQUARE_SUM = 1e36
 _PROJECTION_BLOCK_ROWS = 131072  # rows per block of the float64 fallback Gram
 _RELATIVE_JITTER = 1e-10
-#: Rows per float32 product of centred float64 rows (``single``): the cast sub-block stays in
-#: cache (this ran the Gram 1.5x faster than float64 BLAS at 94 columns here).
-_SINGLE_SUB_BLOCK_ROWS = 8192
-#: Below this max |x| a column's float32 squares could be subnormal: the float64 Gram then.
-_SINGLE_SMALLEST_COLUMN = 1e-15
 
 
 def gram_with_intercept(
-    X: np.ndarray, col_max: np.ndarray, col_sum: np.ndarray | None = None, *,
-    single: bool = False,
-) -> np.ndarray:  # fmt: skip
+    X: np.ndarray, col_max: np.ndarray, col_sum: np.ndarray | None = None
+) -> np.ndarray:
     """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
 
     Partial Gram matrices of fixed row blocks run in parallel threads (single-threaded BLAS
     each) and are added in float64 in block order. float32 input uses float32 BLAS unless its
     magnitudes could overflow; then the Gram is accumulated in float64 over column-scaled
-    blocks, so values such as 1e30 stay finite. ``col_max`` is max |x| per column; ``col_sum``
-    the column sums if known.
-
-    ``single``: float64 rows may be rounded to float32 for the products (for sampling, which
-    scores in float32 anyway; least squares needs the exact Gram). They are centred on the
-    column means first, so a column far from zero (a timestamp) keeps its spread, and the
-    Gram is rebuilt exactly from the centred one: the covariance it implies is the centred
-    rows' own. Half the memory traffic and faster BLAS than float64 (issue 14).
+    blocks, so values such as 1e30 stay finite. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
     """
     n, d = X.shape
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
-    column_sums = None
-    if single and X.dtype == np.float64 and _single_is_safe(col_max, square_sum_bound):
-        column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
-        mean = column_sums / max(n, 1)
-        gram[:d, :d] = n * np.outer(mean, mean)
-        for part in iter_blocks(lambda a, b: _centred_single_product(X[a:b], mean), n):
-            gram[:d, :d] += part
-    elif (
+    if (
         X.dtype == np.float64
         and square_sum_bound < 1e300
         or X.dtype == np.float32
@@ -68,8 +55,7 @@ def gram_with_intercept(
     else:
         col_scale = np.where(col_max > 0, col_max, 1.0)
         gram[:d, :d] = _scaled_gram(X, col_scale) * np.outer(col_scale, col_scale)
-    if column_sums is None:
-        column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
+    column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
     gram[:d, d] = column_sums
     gram[d, :d] = column_sums
     gram[d, d] = n
@@ -98,28 +84,6 @@ def _target_products(block: np.ndarray, targets: np.ndarray) -> np.ndarray:
     out[:d] = targets @ block if block.dtype == np.float64 else targets @ block.astype(np.float64)
     out[d] = targets.sum()
     out[d + 1] = targets @ targets
-    return out
-
-
-def _single_is_safe(col_max: np.ndarray, square_sum_bound: float) -> bool:
-    """Whether float32 products of centred rows (|x - mean| <= 2 max |x|) neither overflow nor
-    lose a column to subnormal squares."""
-    nonzero = col_max[col_max > 0]
-    return bool(4.0 * square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
-                and (nonzero.size == 0 or nonzero.min() >= _SINGLE_SMALLEST_COLUMN))  # fmt: skip
-
-
-def _centred_single_product(block: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    """(X - mean)^T (X - mean) of one block in float64, from float32 products of sub-blocks
-    cast as they are centred (the sub-block stays in cache for the product)."""
-    d = block.shape[1]
-    out = np.zeros((d, d))
-    rows = min(_SINGLE_SUB_BLOCK_ROWS, block.shape[0])
-    buffer = np.empty((rows, d), dtype=np.float32)
-    for a in range(0, block.shape[0], _SINGLE_SUB_BLOCK_ROWS):
-        part = buffer[: min(rows, block.shape[0] - a)]
-        np.subtract(block[a : a + part.shape[0]], mean, out=part, casting="same_kind")
-        out += part.T @ part  # one operand: BLAS ssyrk
     return out
 
 

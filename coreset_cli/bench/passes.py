@@ -8,7 +8,7 @@ Two inputs, the two cases the cost-per-row work is judged on: 54 float32 columns
 2 classes (``make_weak_signal``, a weak-signal table held in memory). On one leaf of
 ``--rows`` rows, on one thread (row passes and BLAS), each pass alone, best of ``--repeats``:
 the scan (finite check, column max and sums, row hashes), the Gram matrix, the leverage scores
-(GEMM with the leverage projection and the fused kernel), the pilot fit on a 5,000-row draw,
+(BLAS trmm with the triangular leverage projection, in the scoring kernel), the pilot fit on a 5,000-row draw,
 the pilot factor (GEMM with the pilot's coefficients; with calibrated weights the same pass
 sums the leaf's per-class gradient sums), duplicate merging, the draw and the calibration of
 the drawn weights (the tilt); then the

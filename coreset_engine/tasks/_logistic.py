@@ -27,7 +27,7 @@ class LogisticRegressionTask(Task):
     def leaf_stats(self, rows, scan, X, labels, n_classes) -> NodeStats:
         return NodeStats(
             X.shape[0],
-            rows.gram_with_intercept(scan.col_max, scan.col_sum, single=True),  # for sampling
+            rows.gram_with_intercept(scan.col_max, scan.col_sum),
             np.bincount(labels, minlength=n_classes).astype(np.int64),
         )
 
