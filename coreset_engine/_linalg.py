@@ -2,8 +2,9 @@
 
 Leverage scores of Z = [X, 1] are label-independent (the +-1 row signs cancel in Z^T Z), so one
 Gram matrix per node serves every class. Scores come from one product with the inverted
-Cholesky factor, ||z_i L^{-T}||: a triangular matrix, so BLAS trmm (half a GEMM's flops). QR and
-triangular solves over all rows are an order of magnitude slower.
+Cholesky factor, ||z_i L^{-T}||: a triangular matrix, so on the CPU BLAS trmm (half a GEMM's
+flops; a sketched projection and the CUDA backend use a GEMM). QR and triangular solves over all
+rows are an order of magnitude slower.
 
 The Gram matrix stays float64 for float64 rows. Tried and dropped: float32 products of the rows
 centred on their means (0.29 -> 0.22 CPU-s per million rows at 94 columns). One-hot blocks and
@@ -141,6 +142,7 @@ def jl_sketch(seed: int, rows: int, k: int) -> np.ndarray:
 
 
 def projected_row_norms(X: np.ndarray, projection: np.ndarray) -> np.ndarray:
-    """||[x_i, 1] P||_2 for every row, in float64 (blocked GEMM in the rows' dtype plus a fused
-    Numba kernel)."""
+    """||[x_i, 1] P||_2 for every row, in float64 (in the rows' dtype, blocks of rows times P by
+    BLAS trmm when P is a triangular leverage projection, else by a GEMM, plus a fused Numba
+    kernel)."""
     return sensitivity_scores(X, projection, 0.0, compute_dtype=X.dtype)

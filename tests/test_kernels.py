@@ -229,12 +229,15 @@ def test_least_squares_scores_match_reference(dtype, n):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("d", [1, 3, 40])
-def test_triangular_leverage_pass_matches_the_gemm_pass(dtype, d, monkeypatch):
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_triangular_leverage_pass_matches_the_gemm_pass(dtype, d, threads, monkeypatch):
     """The leverage pass multiplies by the triangular projection with BLAS trmm (issue 14):
     the same scores as the GEMM it replaces and as the SVD reference, for float32 and float64
-    compute, with and without row weights, over blocks of every size."""
+    compute, with and without row weights, over blocks of every size, on one thread or
+    several at once (each block's BLAS call without the GIL)."""
     from coreset_engine import _cpu
 
+    monkeypatch.setenv("CORESET_ENGINE_THREADS", threads)
     rng = np.random.default_rng(d)
     n = 70_001  # a partial last block
     X = (rng.standard_t(4, size=(n, d)) * np.exp(rng.normal(size=d)) + 2).astype(dtype)
@@ -262,14 +265,47 @@ def test_triangular_leverage_pass_matches_the_gemm_pass(dtype, d, monkeypatch):
     np.testing.assert_allclose(got[np.float32], reference, rtol=1e-3)
 
 
-def test_sketched_or_pilot_scores_keep_the_gemm():
+def test_sketched_dense_or_pilot_scores_keep_the_gemm(monkeypatch):
     from coreset_engine import _cpu
     from coreset_engine._linalg import jl_sketch
+    from coreset_engine._pilot import fit_pilot
 
     rng = np.random.default_rng(4)
     X = rng.normal(size=(5_000, 6))
+    labels = (X[:, 0] > 0).astype(np.int64)
     projection = leverage_projection(gram_with_intercept(X, np.abs(X).max(axis=0)))
     sketched = projection @ jl_sketch(0, 7, 4)
     assert _cpu._triangular_product(np.ascontiguousarray(sketched[:6]), sketched, 6, 4) is None
     dense = np.ascontiguousarray(projection[:6] + 1e-3)  # not triangular
     assert _cpu._triangular_product(dense, projection, 6, 7) is None
+    calls = []
+    kernel = _cpu.triangular_scores_block
+    monkeypatch.setattr(_cpu, "triangular_scores_block",
+                        lambda *args: calls.append(1) or kernel(*args))  # fmt: skip
+    pilot = fit_pilot(X[:2000], labels[:2000], np.ones(2000))
+    for args in ((sketched, 1e-3), (projection + 1e-3, 1e-3),
+                 (projection, 1e-3, None, labels, pilot, 0.1, 2)):  # fmt: skip
+        sensitivity_scores(X, *args)
+    assert not calls
+    sensitivity_scores(X, projection, 1e-3)
+    assert calls
+
+
+@pytest.mark.parametrize("triangular", [True, False])
+def test_rows_overflowing_float32_are_rescored_in_float64(triangular, monkeypatch):
+    """A float64 row beyond float32's range scores inf in the float32 pass (trmm or GEMM) and
+    the whole call runs again in float64. (A leverage projection of such rows already has
+    entries too small for float32, so it goes to float64 up front: this projection is made
+    by hand.)"""
+    from coreset_engine import _cpu
+
+    if not triangular:
+        monkeypatch.setattr(_cpu, "_triangular_product", lambda *args: None)
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(5_000, 4))
+    X[4321, 1] = 1e39
+    projection = np.triu(rng.uniform(0.5, 1.5, size=(5, 5)))
+    got = sensitivity_scores(X, projection, 1e-3)
+    assert np.isfinite(got).all() and got[4321] > 1e38
+    np.testing.assert_array_equal(got, sensitivity_scores(X, projection, 1e-3,
+                                                          compute_dtype=np.float64))  # fmt: skip

@@ -13,7 +13,8 @@ from coreset_engine.datasets import write_hdf5
 #: _pilot._multinomial_lbfgs (the tree before label mapping existed, main at 4d979e8, differed
 #: from it in two rows of 60): integer labels 0..k-1 must keep giving exactly this tree, and a
 #: change of it must be a deliberate change of the sampling. The weights' sum moved in its 8th
-#: digit when the leverage pass took BLAS trmm instead of a GEMM (issue 14: other rounding).
+#: digit when the leverage pass took BLAS trmm instead of a GEMM and the calibration's Hessian
+#: BLAS syrk (issue 14: the same sums rounded in another order).
 MAIN_ROOT_INDICES = [
     131, 158, 225, 235, 249, 280, 352, 417, 461, 591, 617, 756, 758, 926, 1160, 1196, 1218, 1334,
     1363, 1528, 1573, 2002, 2231, 2351, 2396, 2422, 2434, 2598, 2629, 2650, 2917, 2968, 3044,
