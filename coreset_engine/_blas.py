@@ -17,7 +17,7 @@ _POINTER = ctypes.c_void_p
 _TRMM = ctypes.CFUNCTYPE(None, *([_POINTER] * 11))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trmm(dtype) -> ctypes._CFuncPtr | None:
     """BLAS strmm / dtrmm for float32 / float64, or None (another dtype, or SciPy's BLAS not
     loadable: callers then keep their GEMM)."""

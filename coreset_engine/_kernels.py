@@ -93,6 +93,20 @@ def exp_nonpositive(x):
 
 
 @njit(nogil=True, cache=True, fastmath=True)
+def _root_leverage_rows(U, k, bias, squares, weights, unit, inv_n, offset, out):
+    """out[offset + i] = (sqrt(squares[i] + ||U[i, :k] + bias[:k]||^2) + inv_n) * weight."""
+    for i in range(U.shape[0]):
+        s = squares[i]
+        for j in range(k):
+            t = np.float64(U[i, j]) + bias[j]
+            s += t * t
+        score = np.sqrt(s) + inv_n
+        if not unit:
+            score *= weights[offset + i]
+        out[offset + i] = score
+
+
+@njit(nogil=True, cache=True, fastmath=True)
 def fused_scores_block(U, k, bias, labels, weights, column_of_label, offset, inv_n, floor,
                        unit, use_pilot, binary, out):  # fmt: skip
     """Scores of rows offset..offset+len(U), from U = X_block @ [P | W] (biases added here):
@@ -102,15 +116,7 @@ def fused_scores_block(U, k, bias, labels, weights, column_of_label, offset, inv
     A label whose ``column_of_label`` is -1 (the pilot never saw it) has miss probability 1.
     """
     n = U.shape[0]
-    for i in range(n):
-        s = 0.0
-        for j in range(k):
-            t = np.float64(U[i, j]) + bias[j]
-            s += t * t
-        score = np.sqrt(s) + inv_n
-        if not unit:
-            score *= weights[offset + i]
-        out[offset + i] = score
+    _root_leverage_rows(U, k, bias, np.zeros(n), weights, unit, inv_n, offset, out)
     if not use_pilot:
         return
     n_logits = U.shape[1] - k
@@ -391,11 +397,5 @@ def triangular_scores_block(trmm, X, start, stop, upper, last, bias, weights, un
          ints[0:].ctypes, ints[1:].ctypes, alpha.ctypes, upper.ctypes, ints[2:].ctypes,
          buffer.ctypes, ints[3:].ctypes)  # fmt: skip
     for i in range(m):
-        s = tail[i] * tail[i]
-        for j in range(d):
-            t = np.float64(buffer[i, j]) + bias[j]
-            s += t * t
-        score = np.sqrt(s) + inv_n
-        if not unit:
-            score *= weights[start + i]
-        out[start + i] = score
+        tail[i] *= tail[i]
+    _root_leverage_rows(buffer, d, bias, tail, weights, unit, inv_n, start, out)
