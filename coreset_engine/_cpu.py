@@ -353,10 +353,9 @@ def sensitivity_scores(
             trmm, upper, last = triangular
             buffer = np.empty((rows, d), dtype=compute)
             for a in range(start, stop, _SCORE_BLOCK_ROWS):
-                b = min(stop, a + _SCORE_BLOCK_ROWS)
-                with np.errstate(over="ignore"):  # checked below: such rows score inf
-                    triangular_scores_block(trmm, X, a, b, upper, last, bias, weights, unit,
-                                            inv_n, buffer[: b - a], out)  # fmt: skip
+                b = min(stop, a + _SCORE_BLOCK_ROWS)  # an overflowing cast scores inf: below
+                triangular_scores_block(trmm, X, a, b, upper, last, bias, weights, unit, inv_n,
+                                        buffer[: b - a], out)  # fmt: skip
             return None
         U = np.empty((rows, matrix.shape[1]), dtype=compute)
         buffer = np.empty((rows, d), dtype=compute) if cast else None
