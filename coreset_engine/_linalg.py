@@ -7,11 +7,11 @@ flops; a sketched projection and the CUDA backend use a GEMM). QR and triangular
 rows are an order of magnitude slower.
 
 The Gram matrix stays float64 for float64 rows. Tried and dropped: float32 products of the rows
-centred on their means (0.29 -> 0.22 CPU-s per million rows at 94 columns). One-hot blocks and
-the intercept make the Gram exactly singular, and float32 products left that null direction
-with eigenvalues of -1.8e-6 (of the unit diagonal) on KDD Cup '99's first 250,000 rows: the
-Cholesky factorisation then needed a 1e-4 jitter instead of 1e-10, which moved leverage scores
-by up to 11% (their sum, the rank, fell from 113 to 112.2).
+centred on their means (bench_passes: 0.293 -> 0.219 CPU-s per million rows at 94 columns).
+One-hot blocks and the intercept make the Gram exactly singular, and float32 products left that
+null direction with negative eigenvalues of the order of float32's precision (a one-off check
+on KDD Cup '99, not kept): the Cholesky factorisation then needed a jitter of 1e-4 instead of
+1e-10, which moved leverage scores by several percent.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def leverage_projection(gram: np.ndarray, sketch: np.ndarray | None = None) -> n
             jitter *= 100.0
             if jitter > 1.0:
                 raise
-    # L^{-1} is lower triangular; the LU solve leaves rounding noise (~1e-18) above the
+    # L^{-1} is lower triangular; the LU solve leaves rounding noise above the
     # diagonal, cleared so the scoring pass sees a triangular projection (BLAS trmm)
     chol_inv = np.tril(np.linalg.solve(chol, identity))
     projection = (chol_inv / diag).T  # (L^{-1} D^{-1})^T
