@@ -24,9 +24,21 @@ from ._calibration import calibrate_draw
 from ._dedup import merge_duplicates
 from ._linalg import jl_sketch
 from ._pilot import PILOT_ROWS, fit_pilot
-from ._sampling import draw
+from ._sampling import draw, poisson_draw
 from .methods import NodeStats, get_method
 from .tasks import get_task
+
+#: A node of more than twice FIRST_PHASE_RATIO coresets (and FIRST_PHASE_MIN_ROWS) is sampled
+#: in two phases when its method uses a pilot and its weights are not calibrated
+#: (:func:`_first_phase`); 0 turns that off.
+FIRST_PHASE_RATIO = 12
+#: Also sample calibrated nodes in two phases (an experiment: ``bench_engine
+#: --first-phase-ratio``). Off, because calibration then matches the first-phase sample's
+#: estimates of the node's gradient sums instead of the sums themselves: on the weak-signal
+#: set that tripled the one-shot excess loss (docs/BENCHMARKS.md, section two-phase).
+FIRST_PHASE_WHEN_CALIBRATED = False
+#: The first phase keeps at least this many rows (the pilot is drawn from them).
+FIRST_PHASE_MIN_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,15 @@ def _reduce(
             on_device["backend"] = device_rows if keep is None else device_rows.take(keep)
         scores = method.scores(X, labels, weights, stats, None, sketch, **on_device)
         miss = targets = None
+        first = _first_phase(settings, method, task, X.shape[0], scores, labels, key)
+        if first is not None:  # from here on, the node is its first-phase sample
+            rows, probabilities = first
+            X, labels = X[rows], labels[rows]
+            weights = (1.0 if weights is None else weights[rows]) / probabilities
+            indices = indices + rows if isinstance(indices, int) else indices[rows]
+            scores = scores[rows] / probabilities
+            if on_device:
+                on_device["backend"] = on_device["backend"].take(rows)
         if method.uses_pilot:
             pilot = _node_pilot(settings, X, labels, weights, scores, key)
             if pilot is not None:
@@ -172,6 +193,42 @@ def _reduce(
         row_numbers, X[positions], labels[positions], new_weights, stats,
         first_leaf, last_leaf, height, None, spine,
     )  # fmt: skip
+
+
+def first_phase_rows(settings: BuildSettings, rows: int) -> int | None:
+    """Rows of a node's first-phase sample, or None for a one-phase draw (see
+    :func:`_first_phase`)."""
+    if not FIRST_PHASE_RATIO:
+        return None
+    size = max(int(FIRST_PHASE_RATIO * settings.coreset_size), FIRST_PHASE_MIN_ROWS)
+    return size if rows > 2 * size else None
+
+
+def _first_phase(settings, method, task, n, scores, labels, key):
+    """Two-phase sampling for methods with a pilot and ``first_phase``: (rows, inclusion
+    probabilities) of a first-phase sample of about :func:`first_phase_rows` rows, drawn
+    independently (:func:`poisson_draw`: its size need not be exact, and it skips the grouping
+    and permutation of a fixed-size draw) by the pilot-free scores, or None.
+
+    The pilot's factor (a GEMM with its coefficients and a softmax per row) and the
+    calibration's gradient sums then run over that sample alone, its rows weighted by
+    1 / probability (Horvitz-Thompson, so the node's sums stay unbiased), and the coreset is
+    drawn from it by (score / probability) x factor. A row's inclusion probability is the
+    product of its two phases'; with the first phase FIRST_PHASE_RATIO times the coreset, at
+    least 1.1 / PILOT_FLOOR, that product is the one-phase draw's min(1, c x score x factor)
+    wherever the first phase does not take the row with certainty (then the second phase never
+    needs to cap: factors lie in [PILOT_FLOOR, 1 + PILOT_FLOOR]). Only for uncalibrated
+    nodes (unless FIRST_PHASE_WHEN_CALIBRATED): calibration targets would become the
+    first-phase sample's estimates of the node's sums."""
+    if not (method.uses_pilot and method.first_phase):
+        return None
+    if settings.calibrate and method.calibrates and not FIRST_PHASE_WHEN_CALIBRATED:
+        return None  # calibration needs the pilot's gradient sums over all the node's rows
+    size = first_phase_rows(settings, n)
+    if size is None:
+        return None
+    rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 2)))
+    return poisson_draw(scores, task.draw_groups(method, labels), settings.n_classes, size, rng)
 
 
 def _node_pilot(settings, X, labels, weights, scores, key):

@@ -215,6 +215,39 @@ def inclusion_probabilities(scores, m):
 
 
 @njit(nogil=True, cache=True)
+def class_inclusion_probabilities_rows(scores, codes, budgets):
+    """:func:`inclusion_probabilities` for every class at once, rows in their own order:
+    pi_i = min(1, c_k q_i) within class k = codes[i], summing to budgets[k] (0 for a class
+    whose budget is 0). Each round of capping is one pass over the rows."""
+    n = scores.shape[0]
+    k = budgets.shape[0]
+    capped = np.zeros(n, dtype=np.bool_)
+    n_capped = np.zeros(k)
+    c = np.zeros(k)
+    rest = np.zeros(k)
+    while True:
+        rest[:] = 0.0
+        for i in range(n):
+            if not capped[i]:
+                rest[codes[i]] += scores[i]
+        for j in range(k):
+            left = budgets[j] - n_capped[j]
+            c[j] = left / rest[j] if rest[j] > 0.0 and budgets[j] > 0 else 0.0
+        newly = 0
+        for i in range(n):
+            if not capped[i] and c[codes[i]] * scores[i] >= 1.0:
+                capped[i] = True
+                n_capped[codes[i]] += 1.0
+                newly += 1
+        if newly == 0:
+            break
+    pi = np.empty(n)
+    for i in range(n):
+        pi[i] = 1.0 if capped[i] else c[codes[i]] * scores[i]
+    return pi
+
+
+@njit(nogil=True, cache=True)
 def systematic_select(pi, order, start):
     """Systematic sampling: exactly round(sum(pi)) rows, row i with probability pi[i].
 

@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._kernels import group_by_class, inclusion_probabilities, systematic_select
+from ._kernels import (
+    class_inclusion_probabilities_rows,
+    group_by_class,
+    inclusion_probabilities,
+    systematic_select,
+)
 
 
 def class_budgets(
@@ -128,5 +133,45 @@ def draw(
         probabilities.append(pi[chosen])
     positions = np.concatenate(picked)
     pis = np.concatenate(probabilities)
-    order = np.argsort(positions, kind="stable")
-    return positions[order], pis[order]
+    if positions.size * 8 < n:  # few rows: sort them
+        order = np.argsort(positions, kind="stable")
+        return positions[order], pis[order]
+    # many rows: mark them in row order instead (a sort of 240,000 positions costs 4x more)
+    chosen = np.zeros(n, dtype=np.bool_)
+    chosen[positions] = True
+    by_row = np.empty(n)
+    by_row[positions] = pis
+    positions = np.flatnonzero(chosen)
+    return positions, by_row[positions]
+
+
+def poisson_draw(
+    scores: np.ndarray,
+    labels: np.ndarray | None,
+    n_classes: int,
+    size: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Draw rows independently (Poisson sampling), about ``size`` of them. Returns (sorted row
+    positions, their inclusion probabilities).
+
+    The inclusion probabilities are :func:`draw`'s (each class's budget from
+    :func:`class_budgets`, min(1, c q_i) within it) and still exact, but the number of rows
+    drawn varies around ``size`` (standard deviation below sqrt(size)). One pass over the rows
+    per round of capping and one uniform per row: no grouping by class, no permutation. For
+    a first-phase sample (``_build._first_phase``), whose size need not be exact."""
+    n = scores.shape[0]
+    if size >= n:
+        return np.arange(n, dtype=np.int64), np.ones(n)
+    if labels is None:
+        codes = np.zeros(n, dtype=np.int64)
+        budgets = np.array([size], dtype=np.int64)
+    else:
+        codes = np.ascontiguousarray(labels, dtype=np.int64)
+        totals = np.bincount(codes, weights=scores, minlength=n_classes)
+        budgets = class_budgets(totals, np.bincount(codes, minlength=n_classes), size)
+    pi = class_inclusion_probabilities_rows(
+        np.ascontiguousarray(scores, dtype=np.float64), codes, budgets
+    )
+    positions = np.flatnonzero(rng.random(n) < pi)
+    return positions, pi[positions]

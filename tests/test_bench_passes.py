@@ -3,6 +3,7 @@
 import os
 
 from coreset_cli.bench import passes
+from coreset_engine import _build
 
 
 def test_passes_and_section(tmp_path):
@@ -17,6 +18,8 @@ def test_passes_and_section(tmp_path):
         assert all(seconds[p] >= 0 for p in passes.PASSES)
         assert seconds["whole leaf"] > 0 and record["build"]["rows"] == 40_000
         assert seconds[f"whole leaf, sketch_size={passes.SKETCH_COLUMNS}"] > 0
+        assert seconds[passes.PLAIN_TWO_PHASES] > 0 and seconds[passes.PLAIN_ONE_PHASE] > 0
+    assert _build.FIRST_PHASE_RATIO == 12  # put back after the one-phase row
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- section: passes -->" in text and "| pilot factor |" in text

@@ -162,6 +162,57 @@ def test_systematic_select_has_exact_size_and_inclusion_probabilities():
     assert (np.abs(counts / trials - pi) <= 5 * standard_error + 1e-9).all()
 
 
+@pytest.mark.parametrize("budget_of", ["some", "none", "all"])
+def test_class_inclusion_probabilities_rows_match_the_reference_per_class(budget_of):
+    rng = np.random.default_rng(7)
+    codes = rng.integers(0, 3, size=400)
+    scores = rng.pareto(1.2, size=400) + 1e-3
+    counts = np.bincount(codes, minlength=3)
+    budgets = {"some": [5, 40, 90], "none": [0, 40, 90], "all": [counts[0], 40, 1]}[budget_of]
+    pi = _kernels.class_inclusion_probabilities_rows(scores, codes, np.array(budgets))
+    for c, budget in enumerate(budgets):
+        rows = codes == c
+        expected = naive.inclusion_probabilities(scores[rows], budget) if budget else 0.0
+        np.testing.assert_allclose(pi[rows], expected, rtol=1e-10)
+        assert np.isclose(pi[rows].sum(), budget)
+
+
+def test_poisson_draw_has_the_fixed_size_draws_inclusion_probabilities():
+    from coreset_engine._sampling import poisson_draw, row_inclusion_probabilities
+
+    rng = np.random.default_rng(4)
+    n, size = 2_000, 300
+    scores = rng.pareto(1.5, size=n) + 0.05
+    labels = np.where(rng.random(n) < 0.02, 2, rng.integers(0, 2, size=n))  # a rare class
+    expected, _ = row_inclusion_probabilities(scores, labels, 3, size)
+    assert (expected == 1).any() and (expected < 1).any()
+    counts, sizes, trials = np.zeros(n), [], 4_000
+    for seed in range(trials):
+        positions, pi = poisson_draw(scores, labels, 3, size, np.random.default_rng(seed))
+        assert (np.diff(positions) > 0).all()
+        np.testing.assert_allclose(pi, expected[positions], rtol=1e-12)
+        counts[positions] += 1
+        sizes.append(positions.size)
+    standard_error = np.sqrt(expected * (1 - expected) / trials)
+    assert (np.abs(counts / trials - expected) <= 5 * standard_error + 1e-9).all()
+    assert abs(np.mean(sizes) - size) < 5 * np.sqrt(size / trials)
+    whole, pi = poisson_draw(scores, None, 0, n, rng)  # a budget of every row: all of them
+    assert whole.size == n and (pi == 1).all()
+
+
+@pytest.mark.parametrize("size", [50, 900])  # a few rows are sorted, many marked in a mask
+def test_draw_returns_sorted_rows_with_their_probabilities(size):
+    from coreset_engine._sampling import draw, row_inclusion_probabilities
+
+    rng = np.random.default_rng(size)
+    scores = rng.pareto(1.5, size=2_000) + 0.05
+    labels = rng.integers(0, 3, size=2_000)
+    expected, _ = row_inclusion_probabilities(scores, labels, 3, size)
+    positions, pi = draw(scores, labels, 3, size, rng)
+    assert positions.size == size and (np.diff(positions) > 0).all()
+    np.testing.assert_array_equal(pi, expected[positions])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_merge_duplicates_matches_reference(dtype):
     from coreset_engine._dedup import merge_duplicates

@@ -76,6 +76,57 @@ def test_tree_does_not_depend_on_the_number_of_threads(monkeypatch, threads):
     assert_same_tree(reference, tree)
 
 
+def test_large_uncalibrated_leaves_are_sampled_in_two_phases_without_bias(monkeypatch):
+    from coreset_engine import _build
+    from coreset_engine.methods._sensitivity import PILOT_FLOOR, SensitivityMethod
+
+    # the pilot's factors span (1 + floor) / floor: within that ratio of the coreset, the
+    # second phase never has to cap a row the first phase did not take with certainty
+    assert (1 + PILOT_FLOOR) / PILOT_FLOOR <= _build.FIRST_PHASE_RATIO
+    X, y = _data(n=120_000)
+    scored = []
+    pilot_factor = SensitivityMethod.pilot_factor
+
+    def counting(self, X, *args, **kwargs):
+        scored.append(X.shape[0])
+        return pilot_factor(self, X, *args, **kwargs)
+
+    monkeypatch.setattr(SensitivityMethod, "pilot_factor", counting)
+
+    def build(seed, ratio=_build.FIRST_PHASE_RATIO):
+        monkeypatch.setattr(_build, "FIRST_PHASE_RATIO", ratio)
+        return CoresetTree(coreset_size=500, chunk_size=60_000, random_state=seed,
+                           calibrate=False).build(X, y)  # fmt: skip
+
+    build(0)
+    settings = _build.BuildSettings(500, "sensitivity", True, None, 0, 2)
+    size = _build.first_phase_rows(settings, 60_000)
+    assert size == _build.FIRST_PHASE_MIN_ROWS and _build.first_phase_rows(settings, 40_000) is None
+    # two leaves scored on a first-phase sample of about 20,000 rows, the merge on its 1,000
+    leaves, merge = scored[-3:-1], scored[-1]
+    assert all(abs(rows - size) < 5 * np.sqrt(size) for rows in leaves) and merge == 1_000
+    scored.clear()
+    one_phase = build(0, 0)
+    assert scored[:2] == [60_000, 60_000]
+    scored.clear()  # calibrated weights need the pilot's gradient sums over all rows
+    CoresetTree(coreset_size=500, chunk_size=60_000, random_state=0).build(X, y)
+    assert scored[:2] == [60_000, 60_000]
+    assert not np.array_equal(one_phase.get_coreset().indices, build(0).get_coreset().indices)
+    # Horvitz-Thompson weights through both phases: the leaves' weighted column sums and row
+    # count estimate the data's without bias, and no less precisely than one phase does
+    truth = np.append(np.abs(X).sum(axis=0), X.shape[0])
+
+    def errors(ratio):
+        leaves = [build(seed, ratio).get_coreset(1) for seed in range(20)]
+        return np.array([np.append(cs.weights @ np.abs(cs.X), cs.weights.sum()) / truth - 1
+                         for cs in leaves])  # fmt: skip
+
+    two, one = errors(_build.FIRST_PHASE_RATIO), errors(0)
+    spread = np.sqrt(np.mean(one**2, axis=0))
+    assert (np.abs(two.mean(axis=0)) < 3 * spread / np.sqrt(20)).all()
+    assert np.sqrt(np.mean(two**2)) < 1.25 * np.sqrt(np.mean(one**2))  # pooled over columns
+
+
 def test_failed_partial_build_leaves_tree_unchanged():
     X, y = _data(n=6000)
     tree = CoresetTree(coreset_size=300, chunk_size=1000, random_state=0).build(X, y)

@@ -464,6 +464,11 @@ def main(argv=None) -> dict:
     parser.add_argument("--sketch-size", type=int, default=None,
                         help="Experiment: build with CoresetTree(sketch_size=K), leverage "
                         "from a K-column Johnson-Lindenstrauss sketch (default: exact).")  # fmt: skip
+    parser.add_argument("--first-phase-ratio", type=float, default=None,
+                        help="Experiment: a node larger than twice this many coresets is "
+                        "sampled in two phases, the first this many coresets large, with "
+                        "calibrated weights too (by default only uncalibrated nodes are, "
+                        "with 12); 0 draws every node in one phase.")  # fmt: skip
     parser.add_argument("--no-calibrate", action="store_true",
                         help="Experiment: build with CoresetTree(calibrate=False), the "
                         "sampled inverse-probability weights.")  # fmt: skip
@@ -474,27 +479,39 @@ def main(argv=None) -> dict:
         parser.error(f"--pilot-rows must be >= 100. Got {args.pilot_rows} instead.")
     if args.sketch_size is not None and args.sketch_size < 1:
         parser.error(f"--sketch-size must be >= 1. Got {args.sketch_size} instead.")
-    with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate, args.sketch_size):
+    if args.first_phase_ratio is not None and not (
+        args.first_phase_ratio == 0 or args.first_phase_ratio >= 2
+    ):
+        parser.error("--first-phase-ratio must be 0 or >= 2. "
+                     f"Got {args.first_phase_ratio} instead.")  # fmt: skip
+    with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate, args.sketch_size,
+                     args.first_phase_ratio):  # fmt: skip
         return _main(args, argv)
 
 
 @contextlib.contextmanager
-def _experiment(pilot_floor, pilot_rows, calibrate=True, sketch_size=None):
+def _experiment(pilot_floor, pilot_rows, calibrate=True, sketch_size=None,
+                first_phase_ratio=None):  # fmt: skip
     """The sampling constants an experiment run changes, put back afterwards."""
     from coreset_engine import _build
     from coreset_engine.methods import _sensitivity
 
     global CALIBRATE, SKETCH_SIZE
-    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE)
+    saved = (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE,
+             _build.FIRST_PHASE_RATIO, _build.FIRST_PHASE_WHEN_CALIBRATED)  # fmt: skip
     CALIBRATE, SKETCH_SIZE = calibrate, sketch_size
     if pilot_floor is not None:
         _sensitivity.PILOT_FLOOR = pilot_floor
     if pilot_rows is not None:
         _build.PILOT_ROWS = pilot_rows
+    if first_phase_ratio is not None:
+        _build.FIRST_PHASE_RATIO = first_phase_ratio
+        _build.FIRST_PHASE_WHEN_CALIBRATED = True
     try:
         yield
     finally:
-        _sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE = saved
+        (_sensitivity.PILOT_FLOOR, _build.PILOT_ROWS, CALIBRATE, SKETCH_SIZE,
+         _build.FIRST_PHASE_RATIO, _build.FIRST_PHASE_WHEN_CALIBRATED) = saved  # fmt: skip
 
 
 def _main(args, argv) -> dict:

@@ -36,6 +36,9 @@ PASSES = ("scan", "gram", "leverage scores", "pilot fit", "pilot factor", "dupli
 CORESET_ROWS = 20_000
 #: Columns of the leverage sketch in the what-if row (``CoresetTree(sketch_size=...)``).
 SKETCH_COLUMNS = 32
+#: What-if rows: the leaf with ``CoresetTree(calibrate=False)``, two phases (its default) and one.
+PLAIN_TWO_PHASES = "whole leaf, calibrate=False (two phases)"
+PLAIN_ONE_PHASE = "whole leaf, calibrate=False, one phase"
 
 
 def _inputs(rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -58,6 +61,7 @@ def _cpu_seconds(function: Callable[[], object], repeats: int) -> float:
 
 def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, float]:
     """CPU seconds of each pass over one leaf of (X, y), on the calling thread's settings."""
+    from coreset_engine import _build
     from coreset_engine._build import BuildSettings, _node_pilot, leaf_node
     from coreset_engine._calibration import calibrate_draw
     from coreset_engine._cpu import scan_rows
@@ -110,6 +114,16 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     seconds[f"whole leaf, sketch_size={SKETCH_COLUMNS}"] = _cpu_seconds(
         lambda: leaf_node(sketched, X, y, 0, 0), repeats
     )
+    # uncalibrated weights: the pilot's pass over a first-phase sample (_build._first_phase),
+    # against the same leaf drawn in one phase
+    plain = dataclasses.replace(settings, calibrate=False)
+    seconds[PLAIN_TWO_PHASES] = _cpu_seconds(lambda: leaf_node(plain, X, y, 0, 0), repeats)
+    saved = _build.FIRST_PHASE_RATIO
+    _build.FIRST_PHASE_RATIO = 0
+    try:
+        seconds[PLAIN_ONE_PHASE] = _cpu_seconds(lambda: leaf_node(plain, X, y, 0, 0), repeats)
+    finally:
+        _build.FIRST_PHASE_RATIO = saved
     return seconds
 
 

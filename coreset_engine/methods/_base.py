@@ -68,6 +68,12 @@ class SamplingMethod(ABC):
     #: the same pass as the factor (:meth:`SensitivityMethod.pilot_factor`); without it the
     #: tree sums them in a pass of its own.
     sums_in_pilot_pass: bool = False
+    #: A node much larger than its coreset is sampled in two phases (``_build._first_phase``):
+    #: a first-phase sample by the scores without a pilot, then the pilot's factor on that
+    #: sample alone. Only for methods whose ``pilot_factor`` values lie within a ratio of
+    #: ``_build.FIRST_PHASE_RATIO`` of each other (then the two phases draw each row with the
+    #: one-phase probability).
+    first_phase: bool = False
 
     @abstractmethod
     def scores(

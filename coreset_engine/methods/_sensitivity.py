@@ -59,6 +59,7 @@ class SensitivityMethod(SamplingMethod):
     uses_pilot = True
     calibrates = True
     sums_in_pilot_pass = True
+    first_phase = True  # factors in [PILOT_FLOOR, 1 + PILOT_FLOOR]: a ratio of 11
     accepts_backend = True
 
     def scores(
