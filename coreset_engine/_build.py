@@ -215,9 +215,10 @@ def _first_phase(settings, method, task, n, scores, labels, key):
     1 / probability (Horvitz-Thompson, so the node's sums stay unbiased), and the coreset is
     drawn from it by (score / probability) x factor. A row's inclusion probability is the
     product of its two phases'; with the first phase FIRST_PHASE_RATIO times the coreset, at
-    least 1.1 / PILOT_FLOOR, that product is the one-phase draw's min(1, c x score x factor)
-    wherever the first phase does not take the row with certainty (then the second phase never
-    needs to cap: factors lie in [PILOT_FLOOR, 1 + PILOT_FLOOR]). Only for uncalibrated
+    least 1.1 / PILOT_FLOOR, that product is about the one-phase draw's min(1, c x score x
+    factor) wherever the first phase does not take the row with certainty (the second phase
+    then caps no row but by the first phase's sampling noise: factors lie in
+    [PILOT_FLOOR, 1 + PILOT_FLOOR]). The weights are exact Horvitz-Thompson weights either way. Only for uncalibrated
     nodes (unless FIRST_PHASE_WHEN_CALIBRATED): calibration targets would become the
     first-phase sample's estimates of the node's sums."""
     if not (method.uses_pilot and method.first_phase):

@@ -221,8 +221,15 @@ def class_inclusion_probabilities_rows(scores, codes, budgets):
     whose budget is 0). Each round of capping is one pass over the rows."""
     n = scores.shape[0]
     k = budgets.shape[0]
+    counts = np.zeros(k, dtype=np.int64)
+    for i in range(n):
+        counts[codes[i]] += 1
     capped = np.zeros(n, dtype=np.bool_)
     n_capped = np.zeros(k)
+    for i in range(n):  # a budget of the whole class takes every row at once
+        if budgets[codes[i]] >= counts[codes[i]]:
+            capped[i] = True
+            n_capped[codes[i]] += 1.0
     c = np.zeros(k)
     rest = np.zeros(k)
     while True:

@@ -136,7 +136,7 @@ def draw(
     if positions.size * 8 < n:  # few rows: sort them
         order = np.argsort(positions, kind="stable")
         return positions[order], pis[order]
-    # many rows: mark them in row order instead (a sort of 240,000 positions costs 4x more)
+    # many rows (a merge keeps half its rows): mark them in row order instead of sorting
     chosen = np.zeros(n, dtype=np.bool_)
     chosen[positions] = True
     by_row = np.empty(n)

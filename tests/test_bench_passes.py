@@ -18,7 +18,11 @@ def test_passes_and_section(tmp_path):
         assert all(seconds[p] >= 0 for p in passes.PASSES)
         assert seconds["whole leaf"] > 0 and record["build"]["rows"] == 40_000
         assert seconds[f"whole leaf, sketch_size={passes.SKETCH_COLUMNS}"] > 0
+        # (a 30,000-row leaf is too small for two phases: the rows exist, the timing is the
+        # same path; the default 1,000,000-row leaf is two-phase)
         assert seconds[passes.PLAIN_TWO_PHASES] > 0 and seconds[passes.PLAIN_ONE_PHASE] > 0
+    settings = _build.BuildSettings(passes.CORESET_ROWS, "sensitivity", True, None, 0, 2)
+    assert _build.first_phase_rows(settings, 1_000_000) is not None
     assert _build.FIRST_PHASE_RATIO == 12  # put back after the one-phase row
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")

@@ -480,9 +480,9 @@ def main(argv=None) -> dict:
     if args.sketch_size is not None and args.sketch_size < 1:
         parser.error(f"--sketch-size must be >= 1. Got {args.sketch_size} instead.")
     if args.first_phase_ratio is not None and not (
-        args.first_phase_ratio == 0 or args.first_phase_ratio >= 2
-    ):
-        parser.error("--first-phase-ratio must be 0 or >= 2. "
+        args.first_phase_ratio == 0 or args.first_phase_ratio >= 11
+    ):  # below (1 + floor) / floor = 11 the second phase would cap rows
+        parser.error("--first-phase-ratio must be 0 or >= 11. "
                      f"Got {args.first_phase_ratio} instead.")  # fmt: skip
     with _experiment(args.pilot_floor, args.pilot_rows, not args.no_calibrate, args.sketch_size,
                      args.first_phase_ratio):  # fmt: skip
