@@ -147,6 +147,7 @@ def tilt(U: np.ndarray, weights: np.ndarray, target: np.ndarray,
     lam = np.zeros(V.shape[1])
     limit = np.log(MAX_TILT)
     factor = np.ones_like(weights)
+    current = np.zeros_like(weights)  # V @ lam, carried from step to step
     value = size
     factorized, last_norm = None, np.inf
     pinned, last_t = 0, 0.0
@@ -172,7 +173,6 @@ def tilt(U: np.ndarray, weights: np.ndarray, target: np.ndarray,
         if np.abs(change).max() <= 1e-9:  # what is left lies in directions the rows lack
             break
         slope = float(gradient @ step)
-        current = V @ lam
         if last_t == 1.0 and (np.abs(current) - CONVERGING_MARGIN * np.abs(change)).max() > limit:
             return None
         t = 1.0
@@ -189,7 +189,7 @@ def tilt(U: np.ndarray, weights: np.ndarray, target: np.ndarray,
         else:
             return None
         lam, last_t = lam + t * step, t
-        factor, value = candidate_factor, candidate
+        factor, value, current = candidate_factor, candidate, exponent
         pinned = pinned + 1 if np.abs(exponent).max() > 0.99 * 2 * limit else 0
         if pinned >= PINNED_STEPS:
             return None

@@ -392,6 +392,33 @@ def leverage_residual_block(U, bias, target_row, targets, offset, leverage, resi
 
 
 @njit(nogil=True, cache=True)
+def softmax_residual_rows(S, labels, row_weight, out):
+    """The softmax loss's per-row part for the multinomial pilot fit: out[i] = row_weight_i
+    (softmax(S_i) - e_{labels_i}) (the logits' gradient, rows of ``out`` in S's dtype); returns
+    sum_i row_weight_i (logsumexp(S_i) - S_i[labels_i]), accumulated in float64. One pass over
+    the logits instead of NumPy's eight (max, exp, sum, log, two gathers, two scalings)."""
+    n, k = S.shape
+    loss = 0.0
+    for i in range(n):
+        top = S[i, 0]
+        for j in range(1, k):
+            top = max(top, S[i, j])
+        total = 0.0
+        for j in range(k):
+            e = np.exp(S[i, j] - top)
+            out[i, j] = e
+            total += e
+        w = row_weight[i]
+        c = labels[i]
+        loss += w * (np.log(total) - (S[i, c] - top))
+        share = w / total
+        for j in range(k):
+            out[i, j] *= share
+        out[i, c] -= w
+    return loss
+
+
+@njit(nogil=True, cache=True)
 def class_weighted_sums_block(X, labels, values, start, stop, out):
     """out[c, :d] += sum of values_i x_i and out[c, d] += sum of values_i over rows
     start..stop of class c = labels_i (float64 accumulation, rows in order)."""

@@ -16,6 +16,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ._cpu import blas_single_thread
+from ._kernels import softmax_residual_rows
 
 #: Rows the pilot is fitted on (a weighted subsample of the current coreset when larger).
 PILOT_ROWS = 5000
@@ -84,16 +85,17 @@ def _multinomial_lbfgs(
 
     L-BFGS-B (scipy) on the objective divided by the number of rows, with the weights scaled
     to mean 1 and the features to unit root-mean-square (the penalty stays in the original
-    units); loss and gradient in float32 (two small GEMMs and one exp per evaluation), the
-    iterate in float64. Stops at a projected gradient below ``tol`` or ``max_iter``
-    iterations. Returns (coef (K, d), intercept (K,))."""
+    units); loss and gradient in float32 (two small GEMMs around one Numba pass over the
+    logits, :func:`~coreset_engine._kernels.softmax_residual_rows`), the iterate in float64.
+    Stops at a projected gradient below ``tol`` or ``max_iter`` iterations. Returns
+    (coef (K, d), intercept (K,))."""
     n, d = X.shape
     scale = np.sqrt(np.mean(np.square(X, dtype=np.float64), axis=0))
     scale[scale == 0] = 1.0
     Z = np.empty((n, d + 1), dtype=np.float32)
     np.divide(X, scale, out=Z[:, :d], casting="unsafe")
     Z[:, d] = 1.0
-    rows = np.arange(n)
+    codes = np.ascontiguousarray(y, dtype=np.int64)
     row_weight = (weights / (weights.mean() * n)).astype(np.float32)
     # ||coef||^2 / 2 in the original units, over the weights' mean (the same optimum as
     # C = 1 per raw row), divided by n like the loss
@@ -103,14 +105,8 @@ def _multinomial_lbfgs(
     def loss_gradient(theta: np.ndarray) -> tuple[float, np.ndarray]:
         W = theta.reshape(d + 1, n_classes)
         S = Z @ W.astype(np.float32)
-        S -= S.max(axis=1, keepdims=True)
-        E = np.exp(S, out=buffer)
-        total = E.sum(axis=1)
-        loss = float(row_weight @ (np.log(total) - S[rows, y]))
-        E /= total[:, None]
-        E[rows, y] -= 1.0
-        E *= row_weight[:, None]
-        gradient = (Z.T @ E).astype(np.float64) + penalty * W
+        loss = softmax_residual_rows(S, codes, row_weight, buffer)
+        gradient = (Z.T @ buffer).astype(np.float64) + penalty * W
         return loss + 0.5 * float(np.sum(penalty * W * W)), gradient.ravel()
 
     with blas_single_thread(), warnings.catch_warnings(), np.errstate(all="ignore"):

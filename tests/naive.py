@@ -85,3 +85,16 @@ def class_gradient_sums(X, labels, weights, pilot, n_classes):
         weight = 1.0 if weights is None else weights[i]
         out[c] += weight * miss[i] * np.append(X[i].astype(np.float64), 1.0)
     return out
+
+
+def softmax_residual(S, labels, row_weight):
+    """(w_i (softmax(S_i) - e_{y_i}) per row, sum_i w_i (logsumexp(S_i) - S_i[y_i])) in float64,
+    by scipy's logsumexp and softmax."""
+    from scipy.special import logsumexp, softmax
+
+    S = S.astype(np.float64)
+    rows = np.arange(S.shape[0])
+    residual = softmax(S, axis=1)
+    residual[rows, labels] -= 1.0
+    loss = float(row_weight.astype(np.float64) @ (logsumexp(S, axis=1) - S[rows, labels]))
+    return residual * row_weight[:, None], loss

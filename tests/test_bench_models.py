@@ -47,3 +47,26 @@ def test_projected_full_side_fits_each_configuration_once_and_takes_the_best():
     assert "full side was not searched" in text and "best configuration: test AUC" in text
     with pytest.raises(ValueError, match="'full_side' parameter must be one of"):
         models.run(("synthetic",), rows=2000, full_side="guess")
+
+
+def test_several_seeds_draw_several_coresets_against_one_full_side(capsys):
+    results = models.run(("synthetic",), rows=2000, n_iter=3, cv=2, family_names=["hgb"],
+                         methods=("sensitivity",), seeds=3)  # fmt: skip
+    assert results["meta"]["seeds"] == 3
+    record = results["datasets"]["synthetic"]["hgb"]
+    cell = record["coresets"]["sensitivity"]
+    assert [run["seed"] for run in cell["runs"]] == [0, 1, 2]
+    assert {k: v for k, v in cell.items() if k != "runs"} == cell["runs"][0]
+    for run in cell["runs"]:
+        assert np.isclose(run["regret"], record["full"]["test_auc"] - run["test_auc"])
+    regrets = [run["regret"] for run in cell["runs"]]
+    summary = models.summarize(results)["sensitivity"]
+    assert summary["cells"] == 3 and summary["worst"] == max(regrets)
+    assert summary["median"] == pytest.approx(np.median(regrets))
+    text = models.render_markdown(results)
+    assert "median regret [worst of 3 seeds]" in text and "drawn 3 times" in text
+    assert f"{np.median(regrets):+.4f} [{max(regrets):+.4f}]" in text
+    assert "runs (cells x seeds) with regret <= 0.002" in text
+    assert "(seed 2)" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="'seeds' parameter must be an int >= 1. Got 0"):
+        models.run(("synthetic",), rows=2000, seeds=0)

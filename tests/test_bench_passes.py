@@ -18,6 +18,7 @@ def test_passes_and_section(tmp_path):
         assert all(seconds[p] >= 0 for p in passes.PASSES)
         assert seconds["whole leaf"] > 0 and record["build"]["rows"] == 40_000
         assert seconds[f"whole leaf, sketch_size={passes.SKETCH_COLUMNS}"] > 0
+        assert seconds[passes.MERGE] > 0  # two 15,000-row leaves merged into 20,000 rows
         # (a 30,000-row leaf is too small for two phases: the rows exist, the timing is the
         # same path; the default 1,000,000-row leaf is two-phase)
         assert seconds[passes.PLAIN_TWO_PHASES] > 0 and seconds[passes.PLAIN_ONE_PHASE] > 0
@@ -27,6 +28,7 @@ def test_passes_and_section(tmp_path):
     text = out.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n")
     assert "<!-- section: passes -->" in text and "| pilot factor |" in text
+    assert f"| {passes.MERGE} |" in text
     build = next(iter(results.values()))["build"]
     ceiling = os.cpu_count() * build["rows"] / build["cpu"] / 1e6
     assert f"(projection): M rows/s | {ceiling:.2f} |" in text

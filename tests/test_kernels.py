@@ -360,3 +360,23 @@ def test_rows_overflowing_float32_are_rescored_in_float64(triangular, monkeypatc
     assert np.isfinite(got).all() and got[4321] > 1e38
     np.testing.assert_array_equal(got, sensitivity_scores(X, projection, 1e-3,
                                                           compute_dtype=np.float64))  # fmt: skip
+
+
+@pytest.mark.parametrize("n_classes", [3, 7])
+def test_softmax_residual_rows_match_reference(n_classes):
+    """The multinomial pilot's per-row pass (softmax, loss, gradient residual) against scipy's
+    softmax and logsumexp, with logits far from zero on both sides (no overflow, no NaN)."""
+    rng = np.random.default_rng(n_classes)
+    S = (rng.normal(size=(4000, n_classes)) * 5).astype(np.float32)
+    S[:50] += 80.0  # exp would overflow float32 without the row maximum taken off
+    S[50:100] -= 120.0
+    S[100, 0] = 60.0  # one dominant logit: its class's probability rounds to 1
+    labels = rng.integers(0, n_classes, size=4000)
+    row_weight = (rng.random(4000) / 4000).astype(np.float32)
+    out = np.empty_like(S)
+    loss = _kernels.softmax_residual_rows(S, labels, row_weight, out)
+    expected, expected_loss = naive.softmax_residual(S, labels, row_weight)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-7 * row_weight.max())
+    assert loss == pytest.approx(expected_loss, rel=1e-6)
+    np.testing.assert_allclose(out.sum(axis=1), 0.0, atol=1e-6 * row_weight.max())

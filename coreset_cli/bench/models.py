@@ -14,7 +14,9 @@ with scikit-learn's ParameterSampler) are searched twice with 3-fold CV and ROC 
   raw weights and a weighted early-stopping split for boosted trees).
 
 Each pick is refitted on all training rows and scored on the test rows: the regret of a
-coreset's pick is the full side's pick's test AUC minus its own (<= 0 means as good). Times:
+coreset's pick is the full side's pick's test AUC minus its own (<= 0 means as good). With
+``--seeds N`` each coreset search runs on N trees (random_state 0 .. N - 1) against the one full
+side; the tables then give the median and the worst regret of the N. Times:
 the full search against the coreset build plus its search (the refits are not counted).
 
 The training rows are a stratified subset of ``--rows`` rows of each set (a9a and Bank
@@ -158,7 +160,7 @@ def _projected_full_side(grid, cv, test_auc) -> dict:
 
 
 def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, echo,
-            full_side="search") -> dict:  # fmt: skip
+            full_side="search", seeds=1) -> dict:  # fmt: skip
     from sklearn.model_selection import GridSearchCV
 
     from coreset_engine import CoresetTree
@@ -188,47 +190,60 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
               "configs": len(grid), "full": full_record, "coresets": {}}  # fmt: skip
     size = max(100, round(share * len(y)))
     for method in methods:
-        started = time.perf_counter()
-        tree = CoresetTree(coreset_size=size, chunk_size=-(-len(y) // 4), method=method,
-                           random_state=0).build(X, y)  # fmt: skip
-        build_seconds = time.perf_counter() - started
-        search = GridSearch(factory(), grid, scoring="roc_auc", cv=cv, refit=False,
-                            random_state=0).fit(tree)  # fmt: skip
-        seconds = time.perf_counter() - started
-        pick = search.best_params_
-        auc = test_auc(pick)
-        record["coresets"][method] = {
-            "size": size, "pick": pick, "build_seconds": build_seconds, "seconds": seconds,
-            "test_auc": auc, "regret": record["full"]["test_auc"] - auc,
-            "speedup": full_seconds / seconds, "cv_auc": float(search.best_score_),
-        }  # fmt: skip
-        echo(f"{name:>15} {family:>13} {method:>11}: coreset {size:,} rows, regret "
-             f"{record['full']['test_auc'] - auc:+.5f} (test AUC {auc:.5f} vs "
-             f"{record['full']['test_auc']:.5f}), {full_seconds:.1f} s / {seconds:.1f} s = "
-             f"{full_seconds / seconds:.0f}x")  # fmt: skip
+        runs = []
+        for seed in range(seeds):  # the coreset's draw; the CV folds stay those of seed 0
+            started = time.perf_counter()
+            tree = CoresetTree(coreset_size=size, chunk_size=-(-len(y) // 4), method=method,
+                               random_state=seed).build(X, y)  # fmt: skip
+            build_seconds = time.perf_counter() - started
+            search = GridSearch(factory(), grid, scoring="roc_auc", cv=cv, refit=False,
+                                random_state=0).fit(tree)  # fmt: skip
+            seconds = time.perf_counter() - started
+            pick = search.best_params_
+            auc = test_auc(pick)
+            runs.append({
+                "seed": seed, "size": size, "pick": pick, "build_seconds": build_seconds,
+                "seconds": seconds, "test_auc": auc, "regret": record["full"]["test_auc"] - auc,
+                "speedup": full_seconds / seconds, "cv_auc": float(search.best_score_),
+            })  # fmt: skip
+            echo(f"{name:>15} {family:>13} {method:>11}: coreset {size:,} rows (seed {seed}), "
+                 f"regret {record['full']['test_auc'] - auc:+.5f} (test AUC {auc:.5f} vs "
+                 f"{record['full']['test_auc']:.5f}), {full_seconds:.1f} s / {seconds:.1f} s = "
+                 f"{full_seconds / seconds:.0f}x")  # fmt: skip
+        # seed 0's run at the top level (as a one-seed run records it), every seed's below
+        record["coresets"][method] = {**runs[0], "runs": runs} if seeds > 1 else runs[0]
     return record
+
+
+def _regrets(cell: dict) -> list[float]:
+    """The regret of every seed's run of one (data set, family, method) cell."""
+    return [run["regret"] for run in cell.get("runs", [cell])]
 
 
 def run(datasets=DATASETS, *, rows=10_000, share=0.02, n_iter=20, cv=3, methods=CORESET_METHODS,
         family_names=None, data_home=None, command="", echo=print, on_dataset=None,
-        full_side="search") -> dict:  # fmt: skip
+        full_side="search", seeds=1) -> dict:  # fmt: skip
     """Every (data set, family) of the module docstring, one BLAS/OpenMP thread per fit on
     both sides (several threads of OpenMP on a busy machine are many times slower).
     ``on_dataset(results)`` is called after each data set (partial reports). ``full_side``
     "project": each configuration fitted once on all rows and the search's time projected
-    from those fits (:func:`_projected_full_side`), for sets whose full search takes hours."""
+    from those fits (:func:`_projected_full_side`), for sets whose full search takes hours.
+    ``seeds``: coreset searches per method, on trees drawn with random_state 0 .. seeds - 1
+    against the one full side (each such run is recorded under ``runs``)."""
     from threadpoolctl import threadpool_limits
 
     if full_side not in FULL_SIDES:
         raise ValueError(f"The 'full_side' parameter must be one of {FULL_SIDES}. "
                          f"Got {full_side!r} instead.")  # fmt: skip
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"The 'seeds' parameter must be an int >= 1. Got {seeds!r} instead.")
     with threadpool_limits(1):
         return _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home,
-                    command, echo, on_dataset, full_side)  # fmt: skip
+                    command, echo, on_dataset, full_side, seeds)  # fmt: skip
 
 
 def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, command, echo,
-         on_dataset, full_side) -> dict:  # fmt: skip
+         on_dataset, full_side, seeds) -> dict:  # fmt: skip
     started = time.perf_counter()
     available = families()
     chosen = family_names or list(available)
@@ -239,7 +254,8 @@ def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, co
                          f"'coreset-engine[boosting]'). Got {missing} instead.")  # fmt: skip
     results = {"meta": {"command": command, "date": date.today().isoformat(), "rows": rows,
                         "share": share, "n_iter": n_iter, "cv": cv, "methods": list(methods),
-                        "families": chosen, "full_side": full_side}, "datasets": {}}  # fmt: skip
+                        "families": chosen, "full_side": full_side, "seeds": seeds},
+               "datasets": {}}  # fmt: skip
     for name in datasets:
         data = load(name, rows, data_home=data_home)
         results["datasets"][name] = {}
@@ -249,7 +265,7 @@ def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, co
                 warnings.simplefilter("ignore")
                 results["datasets"][name][family] = run_one(
                     name, data, family, factory, space, share=share, n_iter=n_iter, cv=cv,
-                    methods=methods, echo=echo, full_side=full_side,
+                    methods=methods, echo=echo, full_side=full_side, seeds=seeds,
                 )  # fmt: skip
         results["meta"]["minutes"] = (time.perf_counter() - started) / 60
         results["meta"]["cpus"] = os.cpu_count()
@@ -269,17 +285,18 @@ def _machine(meta: dict) -> str:
 
 
 def summarize(results: dict) -> dict:
-    """Per coreset method: worst and median regret over every (data set, family), and the
-    median time ratio."""
+    """Per coreset method: worst, median and mean regret over every (data set, family) and
+    seed, how many of those runs are within 0.002, and the median time ratio."""
     out = {}
     for method in results["meta"]["methods"]:
         cells = [family[method] for data in results["datasets"].values()
                  for family in (f["coresets"] for f in data.values())]  # fmt: skip
-        regrets = np.array([c["regret"] for c in cells])
+        regrets = np.array([r for c in cells for r in _regrets(c)])
+        speedups = [run["speedup"] for c in cells for run in c.get("runs", [c])]
         out[method] = {"worst": float(regrets.max()), "median": float(np.median(regrets)),
                        "mean": float(regrets.mean()),
-                       "within_0.002": int(np.sum(regrets <= 0.002)), "cells": len(cells),
-                       "speedup": float(np.median([c["speedup"] for c in cells]))}  # fmt: skip
+                       "within_0.002": int(np.sum(regrets <= 0.002)), "cells": len(regrets),
+                       "speedup": float(np.median(speedups))}  # fmt: skip
     return out
 
 
@@ -308,6 +325,8 @@ def render_markdown(results: dict) -> str:
     meta = results["meta"]
     projected = meta.get("full_side") == "project"
     full_label = "best configuration" if projected else "full pick"
+    seeds = meta.get("seeds", 1)
+    regret_label = f"median regret [worst of {seeds} seeds]" if seeds > 1 else "regret"
     lines = [
         "## Tree models: tuning on coresets vs on all rows",
         "",
@@ -315,25 +334,27 @@ def render_markdown(results: dict) -> str:
          "one thread per fit on both sides, each side timed in turn, so load from other jobs "
          f"makes times noisy, ratios less). {meta['n_iter']} random configurations per family (the same list on "
          f"both sides), {meta['cv']}-fold CV by ROC AUC; coreset = root of a 4-leaf tree "
-         f"holding {meta['share']:.0%} of the training rows; each pick refitted on all "
-         "training rows and scored on the test rows. "
+         f"holding {meta['share']:.0%} of the training rows"
+         + (f", drawn {seeds} times (tree random_state 0 to {seeds - 1}; the full side, the "
+            "configurations and the CV folds are the same for every draw)" if seeds > 1 else "")
+         + "; each pick refitted on all training rows and scored on the test rows. "
          + (_PROJECTED_NOTE if projected else _SEARCHED_NOTE).format(rows=meta["rows"])),
         "",
         f"| data set | family | {full_label}: test AUC | " + " | ".join(
-            f"{m}: regret (time ratio)" for m in meta["methods"]) + " |",
+            f"{m}: {regret_label} (time ratio)" for m in meta["methods"]) + " |",
         "|---|---|---|" + "---|" * len(meta["methods"]),
     ]  # fmt: skip
     for name, data in results["datasets"].items():
         for family, record in data.items():
-            cells = [f"{record['coresets'][m]['regret']:+.4f} "
-                     f"({record['coresets'][m]['speedup']:.0f}x)" for m in meta["methods"]]  # fmt: skip
+            cells = [_regret_cell(record["coresets"][m]) for m in meta["methods"]]
             lines.append(f"| {name} ({record['rows']:,} rows) | {family} | "
                          f"{record['full']['test_auc']:.4f} ({record['full']['seconds']:.0f} s) | "
                          + " | ".join(cells) + " |")  # fmt: skip
     summary = summarize(results)
     header = (
-        "| coreset | worst regret | median regret | mean regret | cells with regret "
-        "<= 0.002 | median time ratio |"
+        "| coreset | worst regret | median regret | mean regret | "
+        + ("runs (cells x seeds)" if seeds > 1 else "cells")
+        + " with regret <= 0.002 | median time ratio |"
     )
     lines += ["", header, "|---|---|---|---|---|---|"]
     for method, s in summary.items():
@@ -342,6 +363,15 @@ def render_markdown(results: dict) -> str:
     best = min(summary, key=lambda m: (summary[m]["worst"], summary[m]["mean"]))
     lines += ["", f"Smallest worst-case regret in this run: `{best}`.", ""]
     return "\n".join(lines)
+
+
+def _regret_cell(cell: dict) -> str:
+    """'regret (time ratio)', or with several seeds 'median [worst] (median time ratio)'."""
+    if "runs" not in cell:
+        return f"{cell['regret']:+.4f} ({cell['speedup']:.0f}x)"
+    regrets = _regrets(cell)
+    speedup = np.median([run["speedup"] for run in cell["runs"]])
+    return f"{np.median(regrets):+.4f} [{max(regrets):+.4f}] ({speedup:.0f}x)"
 
 
 def main(argv=None) -> None:
@@ -356,6 +386,9 @@ def main(argv=None) -> None:
                         help="Training rows per set (stratified subset; default 10,000).")  # fmt: skip
     parser.add_argument("--share", type=float, default=0.02, help="Coreset rows / training rows.")
     parser.add_argument("--n-iter", type=int, default=20)
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="Coreset searches per method, on trees drawn with random_state "
+                        "0 .. seeds - 1 (the full side runs once; default 1).")  # fmt: skip
     parser.add_argument("--cv", type=int, default=3)
     parser.add_argument("--full-side", choices=FULL_SIDES, default="search",
                         help="search: GridSearchCV on all rows (default); project: fit each "
@@ -377,7 +410,7 @@ def main(argv=None) -> None:
         print(render_markdown(results))
         return
     for option, value, low in (("--rows", args.rows, 1000), ("--n-iter", args.n_iter, 1),
-                               ("--cv", args.cv, 2)):  # fmt: skip
+                               ("--cv", args.cv, 2), ("--seeds", args.seeds, 1)):  # fmt: skip
         if value < low:
             parser.error(f"{option} must be >= {low}. Got {value} instead.")
     if not 0 < args.share < 1:
@@ -396,7 +429,7 @@ def main(argv=None) -> None:
         cv=args.cv, methods=tuple(args.methods.split(",")),
         family_names=args.families.split(",") if args.families else None,
         data_home=args.data_dir, command=" ".join(words), on_dataset=report,
-        full_side=args.full_side,
+        full_side=args.full_side, seeds=args.seeds,
     )  # fmt: skip
     print(render_markdown(results))
 

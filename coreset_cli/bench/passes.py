@@ -12,8 +12,9 @@ the scan (finite check, column max and sums, row hashes), the Gram matrix, the l
 the pilot factor (GEMM with the pilot's coefficients; with calibrated weights the same pass
 sums the leaf's per-class gradient sums), duplicate merging, the draw and the calibration of
 the drawn weights (the tilt); then the
-whole leaf (``leaf_node``) and what it spends outside the passes. A plain copy of the rows is
-the memory-bandwidth floor. Then a whole in-memory tree build (``CoresetTree.build``, every
+whole leaf (``leaf_node``) and what it spends outside the passes, and the merge of two leaves'
+coresets (``merge_nodes``, 2 x 20,000 rows: a tree of L leaves makes L - 1 of them, so its cost
+per leaf's rows adds to the leaf's). A plain copy of the rows is the memory-bandwidth floor. Then a whole in-memory tree build (``CoresetTree.build``, every
 thread) of ``--build-rows`` rows: wall rows/s and CPU-s per million rows.
 CPU seconds are the process's (``time.process_time``); on a loaded machine they rise less
 than wall time but still rise, so compare passes within one run.
@@ -39,6 +40,9 @@ SKETCH_COLUMNS = 32
 #: What-if rows: the leaf with ``CoresetTree(calibrate=False)``, two phases (its default) and one.
 PLAIN_TWO_PHASES = "whole leaf, calibrate=False (two phases)"
 PLAIN_ONE_PHASE = "whole leaf, calibrate=False, one phase"
+#: The merge of two leaves' coresets (CORESET_ROWS each), per leaf's rows: a tree makes one
+#: merge fewer than it has leaves.
+MERGE = "merge of two coresets (one per leaf)"
 
 
 def _inputs(rows: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -62,7 +66,7 @@ def _cpu_seconds(function: Callable[[], object], repeats: int) -> float:
 def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, float]:
     """CPU seconds of each pass over one leaf of (X, y), on the calling thread's settings."""
     from coreset_engine import _build
-    from coreset_engine._build import BuildSettings, _node_pilot, leaf_node
+    from coreset_engine._build import BuildSettings, _node_pilot, leaf_node, merge_nodes
     from coreset_engine._calibration import calibrate_draw
     from coreset_engine._cpu import scan_rows
     from coreset_engine._dedup import merge_duplicates
@@ -105,6 +109,12 @@ def measure_leaf(X: np.ndarray, y: np.ndarray, repeats: int = 3) -> dict[str, fl
     }
     seconds["whole leaf"] = _cpu_seconds(lambda: leaf_node(settings, X, y, 0, 0), repeats)
     seconds["outside the passes"] = seconds["whole leaf"] - sum(seconds[p] for p in PASSES)
+    # a tree of L leaves makes L - 1 merges, each of two coresets: about one per leaf
+    half = X.shape[0] // 2
+    left = leaf_node(settings, X[:half], y[:half], 0, 0)
+    right = leaf_node(settings, X[half:], y[half:], half, 1)
+    seconds[MERGE] = _cpu_seconds(lambda: merge_nodes(settings, left, right, spine=False),
+                                  repeats)  # fmt: skip
     target = np.ones_like(X)  # touched once, so the copy below is memory traffic alone
     seconds["copy (floor)"] = _cpu_seconds(lambda: np.copyto(target, X), repeats)
     # what-if: leverage from a Johnson-Lindenstrauss sketch of the projection (an option, not
