@@ -44,10 +44,15 @@ def test_grid_mode_times_cold_fits_and_warm_paths_with_the_same_pick(tmp_path, c
             "--markdown", str(page)]  # fmt: skip
     (row,) = bench_refit.main(argv)
     assert row["problem"] == "weak one-hot" and row["coreset"] == 3000
-    assert row["cold_pick"] == row["path_pick"] and row["score_difference"] < 1e-3
+    assert row["score_difference"] < 1e-3  # the same fits, to lbfgs's tolerance
+    # the same pick, or one tied with it to that tolerance (on this 3,000-row coreset C = 3e-4
+    # and 1e-3 score within 3e-5 in the cold fits)
+    assert row["cold_pick"] == row["path_pick"] or row["pick_score_lost"] < 1e-4
+    assert row["pick_score_lost"] >= 0
     assert row["cold_cpu"] > 0 and row["path_cpu"] > 0
     out = capsys.readouterr().out
-    assert "| weak one-hot | 3,000 |" in out and "| yes |" in out
+    same = "| yes |" if row["cold_pick"] == row["path_pick"] else "| no |"
+    assert "| weak one-hot | 3,000 |" in out and same in out
     # the section "refit" of the page: the command that made it and the grid table only
     text = page.read_text()
     assert text.startswith("# Benchmarks\n\nkept\n\n<!-- section: refit -->\n")
