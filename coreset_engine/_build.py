@@ -238,15 +238,13 @@ def _node_pilot(settings, X, labels, weights, scores, key):
     without a pilot (square-root leverage times the raw rows a row stands for: a pilot on a
     uniform sample misses the rare influential rows and, on KDD Cup '99, doubles the excess
     loss), each class with its own budget; at a merge by the rows' weights, so the subtree's
-    pilot sees all the data below it. Rows are drawn independently (:func:`poisson_draw`,
-    about PILOT_ROWS of them: half the cost of a fixed-size draw over a 1,000,000-row leaf,
-    and a pilot needs no exact size), weighted by 1 / probability."""
+    pilot sees all the data below it."""
     if weights is None:
         weights = np.ones(X.shape[0])
     if X.shape[0] > PILOT_ROWS:
         leaf = key[2] == 0
         rng = np.random.default_rng(np.random.SeedSequence(settings.seed, spawn_key=(*key, 1)))
-        rows, probabilities = poisson_draw(
+        rows, probabilities = draw(
             scores if leaf else weights, labels if leaf else None, settings.n_classes,
             PILOT_ROWS, rng,
         )  # fmt: skip
