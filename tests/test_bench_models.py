@@ -56,6 +56,7 @@ def test_several_seeds_draw_several_coresets_against_one_full_side(capsys):
     record = results["datasets"]["synthetic"]["hgb"]
     cell = record["coresets"]["sensitivity"]
     assert [run["seed"] for run in cell["runs"]] == [0, 1, 2]
+    assert len({run["cv_auc"] for run in cell["runs"]}) > 1  # three different coresets
     assert {k: v for k, v in cell.items() if k != "runs"} == cell["runs"][0]
     for run in cell["runs"]:
         assert np.isclose(run["regret"], record["full"]["test_auc"] - run["test_auc"])

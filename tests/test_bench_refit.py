@@ -48,7 +48,6 @@ def test_grid_mode_times_cold_fits_and_warm_paths_with_the_same_pick(tmp_path, c
     # the same pick, or one tied with it to that tolerance (on this 3,000-row coreset C = 3e-4
     # and 1e-3 score within 3e-5 in the cold fits)
     assert row["cold_pick"] == row["path_pick"] or row["pick_score_lost"] < 1e-4
-    assert row["pick_score_lost"] >= 0
     assert row["cold_cpu"] > 0 and row["path_cpu"] > 0
     out = capsys.readouterr().out
     same = "| yes |" if row["cold_pick"] == row["path_pick"] else "| no |"

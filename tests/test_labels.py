@@ -15,7 +15,8 @@ from coreset_engine.datasets import write_hdf5
 #: change of it must be a deliberate change of the sampling. The weights' sum moved in its 8th
 #: digit when the leverage pass took BLAS trmm instead of a GEMM and the calibration's Hessian
 #: BLAS syrk (issue 14: the same sums rounded in another order), and in its 8th again when the
-#: multinomial pilot's softmax became one Numba pass (its loss summed in float64; same rows).
+#: multinomial pilot's softmax became one Numba pass (its loss summed in float64) and the
+#: calibration's tilt began to carry V @ lambda from step to step (same rows).
 MAIN_ROOT_INDICES = [
     131, 158, 225, 235, 249, 280, 352, 417, 461, 591, 617, 756, 758, 926, 1160, 1196, 1218, 1334,
     1363, 1528, 1573, 2002, 2231, 2351, 2396, 2422, 2434, 2598, 2629, 2650, 2917, 2968, 3044,

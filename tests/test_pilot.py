@@ -25,7 +25,8 @@ def test_the_pilot_reaches_scikit_learns_optimum(n_classes):
     y = rng.integers(0, n_classes, size=n)
     X = (rng.standard_t(5, size=(n, 12)) * np.exp(rng.normal(size=12))
          + 0.4 * y[:, None] * rng.normal(size=12)).astype(np.float32)  # fmt: skip
-    weights = rng.uniform(1.0, 60.0, size=n)  # coreset-like weights, far from 1
+    # coreset-like weights, far from 1 and class-dependent: a weighting slip moves the optimum
+    weights = rng.uniform(1.0, 60.0, size=n) * (1.0 + 5.0 * (y == 0))
     pilot = fit_pilot(X, y, weights)
     reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(
         X.astype(np.float64), y, sample_weight=weights
@@ -33,7 +34,9 @@ def test_the_pilot_reaches_scikit_learns_optimum(n_classes):
     ours = _objective(pilot.coef, pilot.intercept, X, y, weights)
     best = _objective(reference.coef_, reference.intercept_, X, y, weights)
     assert pilot.classes.tolist() == list(range(n_classes))
-    assert ours >= best * (1 - 1e-9)  # scikit-learn's is the optimum
+    unweighted = fit_pilot(X, y, np.ones(n))  # the optimum moves with the weights
+    assert _objective(unweighted.coef, unweighted.intercept, X, y, weights) > best * 1.1
     # a loosely converged pilot (L-BFGS to a projected gradient of 1e-4 in scaled units): at 7
-    # classes and weights up to 60 its objective is within a few 1e-4 of the optimum
-    assert ours <= best * (1 + 2e-3), (ours, best)
+    # classes and weights up to 360 its objective is within 3e-3 of the optimum (the NumPy
+    # softmax it replaced: the same), where ignoring the weights costs over 0.2
+    assert ours <= best * (1 + 5e-3), (ours, best)

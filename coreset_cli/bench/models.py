@@ -191,7 +191,7 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
     size = max(100, round(share * len(y)))
     for method in methods:
         runs = []
-        for seed in range(seeds):  # the coreset's draw; the CV folds stay those of seed 0
+        for seed in range(seeds):  # the coreset's draw; the CV fold seed stays 0
             started = time.perf_counter()
             tree = CoresetTree(coreset_size=size, chunk_size=-(-len(y) // 4), method=method,
                                random_state=seed).build(X, y)  # fmt: skip
@@ -336,7 +336,7 @@ def render_markdown(results: dict) -> str:
          f"both sides), {meta['cv']}-fold CV by ROC AUC; coreset = root of a 4-leaf tree "
          f"holding {meta['share']:.0%} of the training rows"
          + (f", drawn {seeds} times (tree random_state 0 to {seeds - 1}; the full side, the "
-            "configurations and the CV folds are the same for every draw)" if seeds > 1 else "")
+            "configurations and the CV fold seed are the same for every draw)" if seeds > 1 else "")
          + "; each pick refitted on all training rows and scored on the test rows. "
          + (_PROJECTED_NOTE if projected else _SEARCHED_NOTE).format(rows=meta["rows"])),
         "",

@@ -11,11 +11,12 @@ the scan (finite check, column max and sums, row hashes), the Gram matrix, the l
 (BLAS trmm with the triangular leverage projection, in the scoring kernel), the pilot fit on a 5,000-row draw,
 the pilot factor (GEMM with the pilot's coefficients; with calibrated weights the same pass
 sums the leaf's per-class gradient sums), duplicate merging, the draw and the calibration of
-the drawn weights (the tilt); then the
-whole leaf (``leaf_node``) and what it spends outside the passes, and the merge of two leaves'
-coresets (``merge_nodes``, 2 x 20,000 rows: a tree of L leaves makes L - 1 of them, so its cost
-per leaf's rows adds to the leaf's). A plain copy of the rows is the memory-bandwidth floor. Then a whole in-memory tree build (``CoresetTree.build``, every
-thread) of ``--build-rows`` rows: wall rows/s and CPU-s per million rows.
+the drawn weights (the tilt); then the whole leaf (``leaf_node``) and what it spends outside
+the passes, and the merge of two leaves' coresets (``merge_nodes``, 2 x 20,000 rows: a tree of
+L leaves makes L - 1 of them, so its cost per leaf's rows adds to the leaf's). A plain copy of
+the rows is the memory-bandwidth floor. Then a whole in-memory tree build
+(``CoresetTree.build``, every thread) of ``--build-rows`` rows: wall rows/s and CPU-s per
+million rows.
 CPU seconds are the process's (``time.process_time``); on a loaded machine they rise less
 than wall time but still rise, so compare passes within one run.
 """
