@@ -43,8 +43,13 @@ def test_projected_full_side_fits_each_configuration_once_and_takes_the_best():
             for one in models.candidates(space, 3)]  # fmt: skip
     assert full["test_auc"] == max(aucs)
     assert record["coresets"]["uniform"]["regret"] >= 0  # against the best of all
+    # where the best configuration ranked in the coreset search (1: it was picked)
+    cell = record["coresets"]["uniform"]
+    assert 1 <= cell["best_config_rank"] <= 3
+    assert (cell["best_config_rank"] == 1) == (cell["pick"] == full["pick"])
     text = models.render_markdown(results)
     assert "full side was not searched" in text and "best configuration: test AUC" in text
+    assert f"- synthetic, hgb (of 3): uniform {cell['best_config_rank']}" in text
     with pytest.raises(ValueError, match="'full_side' parameter must be one of"):
         models.run(("synthetic",), rows=2000, full_side="guess")
 

@@ -206,6 +206,10 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
                 "seconds": seconds, "test_auc": auc, "regret": record["full"]["test_auc"] - auc,
                 "speedup": full_seconds / seconds, "cv_auc": float(search.best_score_),
             })  # fmt: skip
+            if full_side == "project":  # where the best configuration ranked on the coreset
+                scores = np.asarray(search.cv_results_["mean_test_score"])
+                best = search.cv_results_["params"].index(full_record["pick"])
+                runs[-1]["best_config_rank"] = 1 + int(np.sum(scores > scores[best]))
             echo(f"{name:>15} {family:>13} {method:>11}: coreset {size:,} rows (seed {seed}), "
                  f"regret {record['full']['test_auc'] - auc:+.5f} (test AUC {auc:.5f} vs "
                  f"{record['full']['test_auc']:.5f}), {full_seconds:.1f} s / {seconds:.1f} s = "
@@ -362,7 +366,27 @@ def render_markdown(results: dict) -> str:
                      f"| {s['within_0.002']} of {s['cells']} | {s['speedup']:.0f}x |")  # fmt: skip
     best = min(summary, key=lambda m: (summary[m]["worst"], summary[m]["mean"]))
     lines += ["", f"Smallest worst-case regret in this run: `{best}`.", ""]
+    ranks = _rank_lines(results)
+    if ranks:
+        lines += ["Where the best configuration (best test AUC refit on all rows) ranked in each "
+                  "coreset search's CV ranking (1: picked; one number per seed):", "", *ranks, ""]
     return "\n".join(lines)
+
+
+def _rank_lines(results: dict) -> list[str]:
+    """'- data set, family: method ranks ...' for runs that recorded best_config_rank."""
+    lines = []
+    for name, data in results["datasets"].items():
+        for family, record in data.items():
+            cells = []
+            for method in results["meta"]["methods"]:
+                cell = record["coresets"][method]
+                ranks = [run.get("best_config_rank") for run in cell.get("runs", [cell])]
+                if None not in ranks:
+                    cells.append(f"{method} {', '.join(map(str, ranks))}")
+            if cells:
+                lines.append(f"- {name}, {family} (of {record['configs']}): " + "; ".join(cells))
+    return lines
 
 
 def _regret_cell(cell: dict) -> str:
