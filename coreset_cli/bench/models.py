@@ -368,8 +368,9 @@ def render_markdown(results: dict) -> str:
     lines += ["", f"Smallest worst-case regret in this run: `{best}`.", ""]
     ranks = _rank_lines(results)
     if ranks:
-        lines += ["Where the best configuration (best test AUC refit on all rows) ranked in each "
-                  "coreset search's CV ranking (1: picked; one number per seed):", "", *ranks, ""]
+        intro = ("Where the best configuration (best test AUC refit on all rows) ranked in each "
+                 "coreset search's CV ranking (1: picked; one number per seed):")
+        lines += [intro, "", *ranks, ""]
     return "\n".join(lines)
 
 
