@@ -37,6 +37,8 @@ seconds = time.perf_counter() - started
 after = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"seconds": seconds, "peak_rss_mb": after.ru_maxrss / 1024,
                   "cpu_seconds": after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime,
+                  "system_cpu_seconds": after.ru_stime - before.ru_stime,
+                  "page_faults": after.ru_minflt - before.ru_minflt,
                   "root_rows": len(tree.get_coreset()), "depth": tree.depth_}))
 """
 
@@ -173,7 +175,9 @@ def main(argv=None) -> dict:
     for cache in ("cold", "warm"):
         r = results[cache]
         print(f"{cache}: {r['cpu_seconds']:.2f} CPU-seconds, "
-              f"{r['cpu_seconds'] / n * 1e6:.3f} per million rows")  # fmt: skip
+              f"{r['cpu_seconds'] / n * 1e6:.3f} per million rows, of which "
+              f"{r['system_cpu_seconds']:.2f} in the kernel (reads, page faults: "
+              f"{r['page_faults']:,} minor faults)")  # fmt: skip
     if "warm_one_thread" in results:
         r = results["warm_one_thread"]
         print(f"warm, one thread: {r['seconds']:.2f} s ({r['rows_per_second']:,.0f} rows/s); "

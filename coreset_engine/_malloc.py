@@ -1,26 +1,37 @@
-"""Keep freed memory for reuse while a build's passes run, where malloc was told not to.
+"""Keep freed memory for reuse while a build's passes run.
 
-Dask's nanny starts every worker with ``MALLOC_TRIM_THRESHOLD_=65536`` (so that freed memory
-goes back to the system at once and the worker's memory reading stays honest). Setting any such
-variable also switches off glibc's dynamic mmap threshold, so every array above 128 KiB is a
-fresh ``mmap``: a leaf's temporaries (scores, hashes, GEMM blocks) then page-fault anew each
-time. Measured on a 1M x 54 float32 leaf: 31,000 page faults and 0.63 CPU-s instead of 28 and
-0.48 CPU-s (``tests/test_malloc.py`` checks the faults).
+glibc gives large freed blocks back to the system: blocks above the mmap threshold are unmapped
+at once, and free memory at the top of a heap beyond the trim threshold is trimmed. The next
+array of that size then page-faults anew, and on this project's virtual machines a fault costs
+microseconds (a fresh 216 MB buffer: 0.2-0.27 s to touch, 0.012 s to refill). Where glibc keeps
+its dynamic threshold (no ``MALLOC_*`` variable set), it still trims the heap whenever more than
+twice the last freed block sits free at its top, which a leaf's temporaries (8-28 MB each per
+million rows) do all the time: a 10M x 54 float32 in-memory build made about 125,000 page faults
+and spent 0.5-0.6 CPU-s in the kernel (``benchmarks/bench_scale``'s file, one thread) against
+28,000 and 0.21 CPU-s with the settings below. Dask's nanny starts every worker with
+``MALLOC_TRIM_THRESHOLD_=65536``, which also switches the dynamic threshold off, so every array
+above 128 KiB is a fresh ``mmap``: on a 1M x 54 float32 leaf, 31,000 page faults and 0.63 CPU-s
+instead of 28 and 0.48 CPU-s (``tests/test_malloc.py`` checks the faults).
 
 :func:`reuse_freed_memory` raises glibc's mmap and trim thresholds while any build step in the
 process runs (the process-wide setting is taken by the first and given back by the last, as
-for BLAS threads), then restores the values the environment asked for and returns the freed
-memory to the system with ``malloc_trim``, so the worker ends each task as Dask expects. It does
-nothing where the environment sets none of glibc's malloc variables (the dynamic threshold
-already reuses memory) or where the C library is not glibc.
+for BLAS threads). When the last leaves, it sets the values the environment asked for (where it
+set none, the mmap threshold that glibc's dynamic threshold tops out at, 32 MiB, and a trim
+threshold of twice that, the state a process that freed such an array is in anyway: glibc has
+no call that turns the dynamic threshold back on) and returns the freed memory to the system
+with ``malloc_trim``, so a Dask worker ends each task as Dask expects. It does nothing where the
+C library is not glibc.
 """
 
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import threading
 from contextlib import contextmanager
+
+import numpy as np
 
 # glibc's mallopt parameters and defaults (malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -32,6 +43,10 @@ _DEFAULT_MMAP = 128 * 1024
 _BUILD_MMAP = 32 * 1024 * 1024
 #: ... and up to this much freed memory is kept for the next allocation.
 _BUILD_TRIM = 1024 * 1024 * 1024
+#: After a build where the environment sets no threshold: glibc's largest dynamic mmap
+#: threshold and the trim threshold the dynamic rule pairs with it (twice).
+_AFTER_MMAP = 32 * 1024 * 1024
+_AFTER_TRIM = 2 * _AFTER_MMAP
 _VARIABLES = ("MALLOC_TRIM_THRESHOLD_", "MALLOC_MMAP_THRESHOLD_", "MALLOC_TOP_PAD_",
               "MALLOC_MMAP_MAX_")  # fmt: skip
 
@@ -64,9 +79,16 @@ def _environment_value(name: str, default: int) -> int:
 
 
 def needed() -> bool:
-    """Whether the environment switched off glibc's dynamic mmap threshold (and glibc is the
-    C library)."""
-    return any(name in os.environ for name in _VARIABLES) and _glibc() is not None
+    """Whether the thresholds are raised during builds: wherever glibc is the C library."""
+    return _glibc() is not None
+
+
+def _after_build() -> tuple[int, int]:
+    """(mmap threshold, trim threshold) to set when the last build step leaves."""
+    if any(name in os.environ for name in _VARIABLES):  # what the environment asked for
+        return (_environment_value("MALLOC_MMAP_THRESHOLD_", _DEFAULT_MMAP),
+                _environment_value("MALLOC_TRIM_THRESHOLD_", _DEFAULT_TRIM))  # fmt: skip
+    return _AFTER_MMAP, _AFTER_TRIM
 
 
 @contextmanager
@@ -88,8 +110,25 @@ def reuse_freed_memory():
                 _users -= 1
                 if _users == 0:
                     libc = _glibc()
-                    libc.mallopt(_M_MMAP_THRESHOLD,
-                                 _environment_value("MALLOC_MMAP_THRESHOLD_", _DEFAULT_MMAP))  # fmt: skip
-                    libc.mallopt(_M_TRIM_THRESHOLD,
-                                 _environment_value("MALLOC_TRIM_THRESHOLD_", _DEFAULT_TRIM))  # fmt: skip
+                    mmap_threshold, trim_threshold = _after_build()
+                    libc.mallopt(_M_MMAP_THRESHOLD, mmap_threshold)
+                    libc.mallopt(_M_TRIM_THRESHOLD, trim_threshold)
                     libc.malloc_trim(0)
+
+
+def populated_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """An uninitialised array whose pages are mapped at once (Linux ``MAP_POPULATE``): one
+    system call instead of a page fault per page on first touch. For buffers that a build fills
+    many times (the file readers' chunk buffers, hundreds of MB): on this project's virtual
+    machines a fresh 216 MB buffer took 0.08 s to map so against 0.2-0.27 s to fault in. Falls
+    back to ``np.empty`` where there is no such flag."""
+    dtype = np.dtype(dtype)
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    populate = getattr(mmap, "MAP_POPULATE", None)
+    if populate is None or nbytes < _BUILD_MMAP:
+        return np.empty(shape, dtype=dtype)
+    try:
+        region = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | populate)
+    except (OSError, ValueError):
+        return np.empty(shape, dtype=dtype)
+    return np.frombuffer(region, dtype=dtype).reshape(shape)

@@ -12,7 +12,6 @@ not against its weighted sample.
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 from collections import deque
@@ -841,11 +840,13 @@ def _pipelined_leaves(settings, chunks, first_leaf: int, backend, describe, thre
 
     with ThreadPoolExecutor(LEAVES_IN_FLIGHT, thread_name_prefix="coreset-engine-leaf") as pool:
         try:
-            first = list(itertools.islice(chunks, LEAVES_IN_FLIGHT))  # both still valid
-            exhausted = len(first) < LEAVES_IN_FLIGHT
-            alone = exhausted and len(first) == 1  # a one-leaf input: every thread at once
-            for item in first:
+            for _ in range(LEAVES_IN_FLIGHT):  # each leaf starts as soon as its chunk is read
+                item = next(chunks, None)
+                if item is None:
+                    exhausted = True
+                    break
                 submit(pool, item)
+            alone = exhausted and len(in_flight) == 1  # a one-leaf input: every thread at once
             while in_flight:
                 start, rows, future = in_flight.popleft()
                 node = future.result()

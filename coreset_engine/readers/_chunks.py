@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
+from .._malloc import populated_empty
+
 #: Chunks a consumer may hold at once: the last VALID_CHUNKS chunks taken stay untouched.
 VALID_CHUNKS = 2
 
@@ -49,15 +51,18 @@ def background_chunks(
     chunk is read). An error in the thread is raised in the caller."""
     free: queue.Queue = queue.Queue()
     ready: queue.Queue = queue.Queue()
-    for _ in range(VALID_CHUNKS + 1):
-        free.put(np.empty((max_rows, width), dtype=dtype))
     taken: deque = deque()
     stop = threading.Event()
 
     def work() -> None:
+        made = 0  # buffers are made here, when first needed: the first chunk waits for one
         try:
             for start, features, labels in raw_chunks:
-                buffer = free.get()
+                if made < VALID_CHUNKS + 1 and free.empty():
+                    buffer = populated_empty((max_rows, width), dtype)
+                    made += 1
+                else:
+                    buffer = free.get()
                 if stop.is_set():
                     return
                 rows = len(labels)
