@@ -1,13 +1,18 @@
 """Streaming row chunks out of HDF5 files.
 
-One reader thread fills reusable buffers with ``read_direct`` while the caller builds leaves
-from the previous two chunks (h5py releases the GIL while HDF5 reads), so I/O and compute
-overlap and memory stays at three chunk buffers however long the file is.
+Where a chunk's rows are plain bytes lying in one run of the file (an uncompressed contiguous
+dataset, h5py's default, or unfiltered full-width chunks stored one after another), the chunk is
+the file mapped into memory, read-only: no copy and no buffer, and the kernel is asked to read
+the next chunk's pages ahead. Otherwise one reader thread fills reusable buffers with
+``read_direct`` while the caller builds leaves from the previous two chunks (h5py releases the
+GIL while HDF5 reads), so I/O and compute overlap and memory stays at three chunk buffers
+however long the file is.
 """
 
 from __future__ import annotations
 
 import math
+import mmap
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,14 +100,21 @@ def _with_chunk_cache(dataset, chunk_size: int):
 def iterate_chunks(
     X_dataset, y_dataset, chunk_size: int, dtype: np.dtype
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-    """Yield (first row, X chunk, raw y chunk). The X chunk is a view into a reused buffer:
-    it is valid until the next iteration."""
+    """Yield (first row, X chunk, raw y chunk). Where every chunk's rows are one run of bytes
+    in the file (:func:`row_mapper`), the X chunk is a read-only view of the file mapped into
+    memory (no copy, no buffer); otherwise it is a view into a reused buffer that a reader
+    thread fills, valid until VALID_CHUNKS more chunks were taken."""
     from .readers._chunks import background_chunks
 
     n, d = X_dataset.shape
+    starts = range(0, n, chunk_size)
+    mapper = row_mapper(X_dataset, dtype)
+    if mapper is not None and all(mapper.offset(s, min(n, s + chunk_size)) is not None
+                                  for s in starts):  # fmt: skip
+        return _mapped_chunks(mapper, y_dataset, starts, chunk_size, n)
 
     def row_ranges():
-        for start in range(0, n, chunk_size):
+        for start in starts:
             stop = min(n, start + chunk_size)
             yield start, np.s_[start:stop], y_dataset[start:stop]
 
@@ -111,3 +123,92 @@ def iterate_chunks(
         return out
 
     return background_chunks(row_ranges(), read, min(chunk_size, n), d, dtype)
+
+
+def _mapped_chunks(mapper, y_dataset, starts, chunk_size: int, n: int):
+    ahead = None
+    for start in starts:
+        stop = min(n, start + chunk_size)
+        X = mapper.rows(start, stop) if ahead is None else ahead
+        following = start + chunk_size
+        # ask the kernel to read the next chunk's pages while this one is built (a cold file)
+        ahead = mapper.rows(following, min(n, following + chunk_size), will_need=True) \
+            if following < n else None  # fmt: skip
+        yield start, X, y_dataset[start:stop]
+
+
+class RowMapper:
+    """Rows of an HDF5 dataset mapped straight from its file (see :func:`row_mapper`).
+    ``offset(start, stop)`` is the byte offset of those rows in the file where they are one
+    run of bytes, else None; ``rows(start, stop)`` maps them as a read-only array."""
+
+    def __init__(self, path: str, dtype: np.dtype, width: int, offset):
+        self.path, self.dtype, self.width = path, dtype, width
+        self.row_bytes = width * dtype.itemsize
+        self.offset = offset
+
+    def rows(self, start: int, stop: int, will_need: bool = False) -> np.ndarray:
+        offset = self.offset(start, stop)
+        aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
+        with open(self.path, "rb") as handle:
+            region = mmap.mmap(handle.fileno(), offset - aligned + (stop - start) * self.row_bytes,
+                               access=mmap.ACCESS_READ, offset=aligned)  # fmt: skip
+        if will_need and hasattr(region, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+            region.madvise(mmap.MADV_WILLNEED)
+        return np.frombuffer(region, dtype=self.dtype, count=(stop - start) * self.width,
+                             offset=offset - aligned).reshape(stop - start, self.width)  # fmt: skip
+
+
+def row_mapper(X_dataset, dtype) -> RowMapper | None:
+    """A :class:`RowMapper` for ``X_dataset`` read as ``dtype``, or None where its rows are not
+    plain bytes in the file: a stored dtype other than ``dtype`` or not in this machine's byte
+    order, filters (compression, shuffle, checksums), external storage, a file driver other than
+    the default or a user block, a layout other than contiguous or chunked, chunks narrower than
+    a row. A chunked dataset's row range maps where its storage chunks are all written, unfiltered,
+    and lie one after another in the file (files written chunk by chunk with other datasets in
+    between do not).
+
+    A mapped chunk costs no copy and no buffer. Read through HDF5, the chunks of a warm file
+    are copied from the page cache into three reused buffers (216 MB each for 1M x 54 float32
+    rows) that must first be faulted in: ``python -m benchmarks.bench_scale --contiguous``
+    prints the kernel CPU seconds of a build from the chunked file and from a contiguous copy
+    of it. Like any memory map, truncating the file while it is read stops the process
+    (SIGBUS) instead of raising an error."""
+    dtype = np.dtype(dtype)
+    if X_dataset.dtype != dtype or not dtype.isnative or X_dataset.ndim != 2:
+        return None
+    try:
+        plist = X_dataset.id.get_create_plist()
+        if plist.get_nfilters() or plist.get_external_count():
+            return None
+        handle = X_dataset.file
+        if handle.driver != "sec2" or handle.userblock_size:
+            return None
+        layout = plist.get_layout()
+        n, width = X_dataset.shape
+        row_bytes = width * dtype.itemsize
+        if layout == h5py.h5d.CONTIGUOUS:
+            base = X_dataset.id.get_offset()
+            if base is None:  # never written
+                return None
+            return RowMapper(handle.filename, dtype, width,
+                             lambda start, stop: base + start * row_bytes)  # fmt: skip
+        if layout != h5py.h5d.CHUNKED or X_dataset.chunks[1] != width:
+            return None
+        rows_per_chunk = X_dataset.chunks[0]
+        chunk_bytes = rows_per_chunk * row_bytes
+        offsets = np.full(-(-n // rows_per_chunk), -1, dtype=np.int64)
+        for i in range(X_dataset.id.get_num_chunks()):
+            info = X_dataset.id.get_chunk_info(i)
+            if info.size == chunk_bytes and not info.filter_mask:
+                offsets[info.chunk_offset[0] // rows_per_chunk] = info.byte_offset
+    except (AttributeError, OSError, RuntimeError, ValueError):  # an h5py without these calls
+        return None
+
+    def offset(start: int, stop: int) -> int | None:
+        span = offsets[start // rows_per_chunk : (stop - 1) // rows_per_chunk + 1]
+        if (span < 0).any() or (np.diff(span) != chunk_bytes).any():
+            return None
+        return int(span[0]) + (start % rows_per_chunk) * row_bytes
+
+    return RowMapper(handle.filename, dtype, width, offset)

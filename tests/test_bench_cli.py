@@ -163,3 +163,19 @@ def test_sketch_and_calibrate_experiment_options_apply_during_the_run_only(monke
     assert built["sketch_size"] == 8
     with pytest.raises(SystemExit):
         engine.main(["--sketch-size", "0"])
+
+
+def test_scale_section_shows_the_kernel_seconds_and_the_contiguous_copy():
+    run = {"read_seconds": 0.3, "seconds": 3.0, "peak_rss_mb": 800.0, "root_rows": 20_000,
+           "depth": 4, "ratio": 10.0, "rows_per_second": 3.3e6, "cpu_seconds": 5.5,
+           "system_cpu_seconds": 0.9, "page_faults": 200_000}  # fmt: skip
+    mapped = {**run, "seconds": 2.5, "rows_per_second": 4e6, "system_cpu_seconds": 0.2,
+              "page_faults": 40_000}  # fmt: skip
+    scale = {"rows": 10_000_000, "features": 54, "dtype": "float32", "file_gb": 2.2,
+             "coreset_size": 20_000, "chunk": 1_000_000, "cpus": 2, "warm": run,
+             "warm_contiguous": mapped}  # fmt: skip
+    text = "\n".join(bench_report._scale_sections([scale], None))
+    assert "bench_scale --rows 10000000 --contiguous`" in text
+    assert "| warm, contiguous copy (`--contiguous`) | 0.3 | 2.5 | 10.00 | 4,000,000 |" in text
+    assert ("warm 0.90 s (200,000 minor page faults); warm from the contiguous copy 0.20 s "
+            "(40,000 minor page faults)") in text
