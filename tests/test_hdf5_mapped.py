@@ -93,3 +93,19 @@ def test_a_tree_from_the_file_is_the_tree_of_its_arrays(tmp_path, options):
     np.testing.assert_array_equal(from_file.indices, in_memory.indices)
     np.testing.assert_array_equal(from_file.weights, in_memory.weights)
     np.testing.assert_array_equal(from_file.X, in_memory.X)
+
+
+def test_a_dask_leaf_task_reads_its_rows_mapped(tmp_path):
+    from coreset_engine.readers import make_source
+
+    X, y = _data()
+    source = make_source(_write(tmp_path / "rows.h5", X, y), None, "X", "y")
+    features, labels = source.read_rows(2_500, 9_000)
+    assert not features.flags.writeable  # mapped
+    np.testing.assert_array_equal(features, X[2_500:9_000])
+    np.testing.assert_array_equal(labels, y[2_500:9_000])
+    compressed = make_source(_write(tmp_path / "gz.h5", X, y, chunks=(1_000, COLUMNS),
+                                    compression="gzip"), None, "X", "y")  # fmt: skip
+    features, _ = compressed.read_rows(2_500, 9_000)
+    assert features.flags.writeable
+    np.testing.assert_array_equal(features, X[2_500:9_000])

@@ -3,6 +3,8 @@ threaded reader (``coreset_engine._hdf5``)."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import _hdf5
 from ._array import ArrayReader
 from ._base import register_reader
@@ -17,6 +19,14 @@ class Hdf5Reader(ArrayReader):
 
     def close(self) -> None:
         self._pair.__exit__(None, None, None)
+
+    def read_rows(self, start: int, stop: int):
+        """Rows ``start..stop`` (a Dask build's leaf task): mapped from the file where they are
+        plain bytes in one run (:func:`coreset_engine._hdf5.row_mapper`), else read."""
+        mapper = _hdf5.row_mapper(self.X, self.X.dtype)
+        if mapper is not None and stop > start and mapper.offset(start, stop) is not None:
+            return mapper.rows(start, stop), np.asarray(self.y[start:stop])
+        return super().read_rows(start, stop)
 
     def iter_chunks(self, chunk_size: int, encoder):
         X = _hdf5._with_chunk_cache(self.X, chunk_size)
