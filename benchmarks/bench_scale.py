@@ -2,6 +2,8 @@
 
     python -m benchmarks.bench_scale --rows 10000000            # 10M x 54 float32, 7 classes
     python -m benchmarks.bench_scale --rows 46000000 --path /tmp/big.h5
+    git worktree add /tmp/base COMMIT
+    python -m benchmarks.bench_scale --rows 10000000 --contiguous --baseline /tmp/base
 
 Each build runs in a fresh subprocess so its peak RSS is its own. "cold" drops the file from the
 page cache first (posix_fadvise DONTNEED); "warm" reads it from the page cache, where a plain
@@ -112,18 +114,45 @@ def contiguous_copy(path: str, chunk: int) -> str:
 
 
 def build_in_child(
-    path: str, size: int, chunk: int, sketch: int | None = None, threads: int | None = None
-) -> dict:
+    path: str, size: int, chunk: int, sketch: int | None = None, threads: int | None = None,
+    tree: str | None = None,
+) -> dict:  # fmt: skip
     """One timed build_from_file in a fresh process (its peak RSS and CPU seconds are its own);
-    ``threads`` sets CORESET_ENGINE_THREADS."""
+    ``threads`` sets CORESET_ENGINE_THREADS; ``tree`` runs the coreset_engine of another
+    checkout (a directory holding its ``coreset_engine`` package) instead of this one."""
     env = dict(os.environ)
     env.pop("CORESET_ENGINE_THREADS", None)  # default: every CPU ("cpus" in the results)
     if threads is not None:
         env["CORESET_ENGINE_THREADS"] = str(threads)
+    if tree is not None:
+        env["PYTHONPATH"] = os.path.abspath(tree)
     output = subprocess.run([sys.executable, "-c", CHILD, path, str(size), str(chunk),
-                             str(sketch).lower()],
+                             str(sketch).lower()], cwd=tree,
                             check=True, capture_output=True, text=True, env=env).stdout  # fmt: skip
     return json.loads(output.strip().splitlines()[-1])
+
+
+def side_by_side(paths: dict, args, baseline: str, reps: int) -> dict:
+    """Warm builds of each file by ``baseline`` (another checkout) and by this checkout,
+    alternating, ``reps`` times each: on a machine whose speed drifts, the ratio of the two
+    medians is what to read, not either time."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    runs = {label: {"baseline": [], "current": []} for label in paths}
+    for label, path in paths.items():
+        plain_read_seconds(path, args.chunk)  # make sure it is cached
+    for _ in range(reps):
+        for label, path in paths.items():
+            for side, tree in (("baseline", baseline), ("current", here)):
+                runs[label][side].append(build_in_child(path, args.size, args.chunk,
+                                                        args.sketch_size, tree=tree))  # fmt: skip
+    summary = {}
+    for label, sides in runs.items():
+        summary[label] = {side: {key: float(np.median([r[key] for r in results]))
+                                 for key in ("seconds", "cpu_seconds", "system_cpu_seconds")}
+                          for side, results in sides.items()}  # fmt: skip
+        summary[label]["speedup"] = (summary[label]["baseline"]["seconds"]
+                                     / summary[label]["current"]["seconds"])  # fmt: skip
+    return {"baseline": baseline, "reps": reps, "files": summary, "runs": runs}
 
 
 def add_file_options(parser: argparse.ArgumentParser) -> None:
@@ -138,6 +167,13 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     add_file_options(parser)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="A checkout of another commit (git worktree add DIR COMMIT): warm builds by it and "
+        "by this checkout, alternating, --reps times each",
+    )
+    parser.add_argument("--reps", type=int, default=4, help="Builds per side with --baseline")
     parser.add_argument(
         "--contiguous",
         action="store_true",
@@ -193,6 +229,11 @@ def main(argv=None) -> dict:
         results["warm_contiguous"] = {"read_seconds": read, **build,
                                       "ratio": build["seconds"] / read,
                                       "rows_per_second": n / build["seconds"]}  # fmt: skip
+    if args.baseline:
+        files = {"chunked": path}
+        if args.contiguous:
+            files["contiguous"] = contiguous_copy(path, args.chunk)
+        results["side_by_side"] = side_by_side(files, args, args.baseline, args.reps)
     results["cold_start"] = cold_start()
     print(f"{n:,} x {d} {dtype}, {gigabytes:.2f} GB, coreset_size {args.size:,}, "
           f"chunk {args.chunk:,}")  # fmt: skip
@@ -216,6 +257,14 @@ def main(argv=None) -> dict:
         r = results["warm_one_thread"]
         print(f"warm, one thread: {r['seconds']:.2f} s ({r['rows_per_second']:,.0f} rows/s); "
               f"{results['cpus']} threads are {r['speedup']:.2f}x faster")  # fmt: skip
+    if "side_by_side" in results:
+        ab = results["side_by_side"]
+        for label, r in ab["files"].items():
+            print(f"side by side, {label} file, median of {ab['reps']} warm builds each: "
+                  f"baseline {r['baseline']['seconds']:.2f} s ({r['baseline']['cpu_seconds']:.2f} "
+                  f"CPU-s, {r['baseline']['system_cpu_seconds']:.2f} in the kernel), this "
+                  f"checkout {r['current']['seconds']:.2f} s ({r['current']['cpu_seconds']:.2f}, "
+                  f"{r['current']['system_cpu_seconds']:.2f}): {r['speedup']:.2f}x")  # fmt: skip
     for label, r in results["cold_start"].items():
         print(f"cold start, {label.replace('_', ' ')} (NUMBA_CACHE_DIR): import "
               f"{r['import_seconds']:.2f} s, first build (20,000 rows) "

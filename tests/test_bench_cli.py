@@ -179,3 +179,11 @@ def test_scale_section_shows_the_kernel_seconds_and_the_contiguous_copy():
     assert "| warm, contiguous copy (`--contiguous`) | 0.3 | 2.5 | 10.00 | 4,000,000 |" in text
     assert ("warm 0.90 s (200,000 minor page faults); warm from the contiguous copy 0.20 s "
             "(40,000 minor page faults)") in text
+    ab = {"baseline": "/tmp/base", "reps": 3, "runs": {},
+          "files": {"chunked": {"baseline": {"seconds": 4.0, "cpu_seconds": 7.0,
+                                             "system_cpu_seconds": 1.3},
+                                "current": {"seconds": 3.6, "cpu_seconds": 6.4,
+                                            "system_cpu_seconds": 0.8}, "speedup": 4.0 / 3.6}}}
+    text = "\n".join(bench_report._scale_sections([{**scale, "side_by_side": ab}], None))
+    assert "--contiguous --baseline /tmp/base`" in text
+    assert "| chunked | 4.00 | 7.00 | 1.30 | 3.60 | 6.40 | 0.80 | 1.11x |" in text

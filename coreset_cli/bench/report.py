@@ -290,7 +290,9 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
             f"{scale['rows']:,} x {scale['features']} {scale['dtype']}, {scale['file_gb']:.2f} GB; "
             f"{setting}(`python -m benchmarks.bench_scale --rows {scale['rows']}"
             f"{' --sketch-size ' + str(sketch) if sketch else ''}"
-            f"{' --contiguous' if 'warm_contiguous' in scale else ''}`). Each build runs in a fresh process; "
+            f"{' --contiguous' if 'warm_contiguous' in scale else ''}"
+            f"{' --baseline ' + scale['side_by_side']['baseline'] if 'side_by_side' in scale else ''}"
+            "`). Each build runs in a fresh process; "
             "**cold** drops the file from the page cache first, **warm** reads it from the page "
             "cache. build/read is the build's seconds over a plain chunked read of the same file "
             "in the same run."
@@ -329,6 +331,20 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
                        "copying them into buffers (`coreset_engine._hdf5.row_mapper`). The "
                        "chunked file's storage chunks are written between the labels' chunks, "
                        "so most of its leaves span a gap and are read through HDF5.")]  # fmt: skip
+    if "side_by_side" in scale:
+        ab = scale["side_by_side"]
+        lines += ["", (f"Side by side with the checkout `{ab['baseline']}` (`--baseline`): warm "
+                       f"builds alternating between it and this code, {ab['reps']} each, "
+                       "medians (on this machine, whose speed drifts from run to run, the "
+                       "ratio is the number to read):"), "",
+                  ("| file | baseline s | CPU s | kernel s | this code s | CPU s | kernel s "
+                   "| faster |"), "|---|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+        for label, r in ab["files"].items():
+            b, c = r["baseline"], r["current"]
+            lines.append(f"| {label} | {b['seconds']:.2f} | {b['cpu_seconds']:.2f} "
+                         f"| {b['system_cpu_seconds']:.2f} | {c['seconds']:.2f} "
+                         f"| {c['cpu_seconds']:.2f} | {c['system_cpu_seconds']:.2f} "
+                         f"| {r['speedup']:.2f}x |")  # fmt: skip
     if "warm_one_thread" in scale:
         r = scale["warm_one_thread"]
         lines += ["", (f"The warm build on one thread (`CORESET_ENGINE_THREADS=1`): "
