@@ -152,7 +152,13 @@ def side_by_side(paths: dict, args, baseline: str, reps: int) -> dict:
                           for side, results in sides.items()}  # fmt: skip
         summary[label]["speedup"] = (summary[label]["baseline"]["seconds"]
                                      / summary[label]["current"]["seconds"])  # fmt: skip
-    return {"baseline": baseline, "reps": reps, "files": summary, "runs": runs}
+    try:
+        commit = subprocess.run(["git", "-C", baseline, "rev-parse", "--short", "HEAD"],
+                                capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        commit = None
+    return {"baseline": baseline, "baseline_commit": commit, "reps": reps, "files": summary,
+            "runs": runs}  # fmt: skip
 
 
 def add_file_options(parser: argparse.ArgumentParser) -> None:

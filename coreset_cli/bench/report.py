@@ -333,7 +333,8 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
                        "so most of its leaves span a gap and are read through HDF5.")]  # fmt: skip
     if "side_by_side" in scale:
         ab = scale["side_by_side"]
-        lines += ["", (f"Side by side with the checkout `{ab['baseline']}` (`--baseline`): warm "
+        at = f" (commit {ab['baseline_commit']})" if ab.get("baseline_commit") else ""
+        lines += ["", (f"Side by side with the checkout `{ab['baseline']}`{at} (`--baseline`): warm "
                        f"builds alternating between it and this code, {ab['reps']} each, "
                        "medians (on this machine, whose speed drifts from run to run, the "
                        "ratio is the number to read):"), "",
