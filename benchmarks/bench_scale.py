@@ -29,7 +29,10 @@ path, size, chunk = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 sketch = int(sys.argv[4]) if sys.argv[4] != "none" else None
 import h5py
 with h5py.File(path, "r") as handle:  # compile the kernels for this dtype outside the timer
-    CoresetTree(coreset_size=500, chunk_size=2000).build(handle["X"][:10000], handle["y"][:10000])
+    X, y = handle["X"][:10000], handle["y"][:10000]
+CoresetTree(coreset_size=500, chunk_size=2000).build(X, y)
+X.setflags(write=False)  # and for read-only rows, as mapped from a file
+CoresetTree(coreset_size=500, chunk_size=2000).build(X, y)
 import gc; gc.collect()
 before = resource.getrusage(resource.RUSAGE_SELF)
 started = time.perf_counter()
@@ -192,7 +195,7 @@ def main(argv=None) -> dict:
         help="CoresetTree(sketch_size=...): JL-sketched leverage (default exact)",
     )
     args = parser.parse_args(argv)
-    path = args.path or f"/tmp/coreset_synthetic_{args.rows}.h5"
+    path = os.path.abspath(args.path or f"/tmp/coreset_synthetic_{args.rows}.h5")
     if not os.path.exists(path):
         from coreset_engine.synthetic import make_synthetic_hdf5
 

@@ -142,17 +142,22 @@ class RowMapper:
     ``offset(start, stop)`` is the byte offset of those rows in the file where they are one
     run of bytes, else None; ``rows(start, stop)`` maps them as a read-only array."""
 
-    def __init__(self, path: str, dtype: np.dtype, width: int, offset):
-        self.path, self.dtype, self.width = path, dtype, width
+    def __init__(self, handle, dtype: np.dtype, width: int, offset):
+        self.handle, self.dtype, self.width = handle, dtype, width
+        self.descriptor, self.path = handle.id.get_vfd_handle(), handle.filename
         self.row_bytes = width * dtype.itemsize
         self.offset = offset
 
     def rows(self, start: int, stop: int, will_need: bool = False) -> np.ndarray:
+        # mapped from the descriptor HDF5 has open (never by name: a file renamed over the
+        # path during the build would be another file); the mapping outlives the descriptor
+        if not self.handle.id.valid:  # its descriptor may now be another file's
+            raise ValueError(f"The HDF5 file {self.path!r} was closed: its rows "
+                             "cannot be mapped any more.")  # fmt: skip
         offset = self.offset(start, stop)
         aligned = offset - offset % mmap.ALLOCATIONGRANULARITY
-        with open(self.path, "rb") as handle:
-            region = mmap.mmap(handle.fileno(), offset - aligned + (stop - start) * self.row_bytes,
-                               access=mmap.ACCESS_READ, offset=aligned)  # fmt: skip
+        region = mmap.mmap(self.descriptor, offset - aligned + (stop - start) * self.row_bytes,
+                           access=mmap.ACCESS_READ, offset=aligned)  # fmt: skip
         if will_need and hasattr(region, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
             region.madvise(mmap.MADV_WILLNEED)
         return np.frombuffer(region, dtype=self.dtype, count=(stop - start) * self.width,
@@ -191,17 +196,19 @@ def row_mapper(X_dataset, dtype) -> RowMapper | None:
             base = X_dataset.id.get_offset()
             if base is None:  # never written
                 return None
-            return RowMapper(handle.filename, dtype, width,
+            return RowMapper(handle, dtype, width,
                              lambda start, stop: base + start * row_bytes)  # fmt: skip
         if layout != h5py.h5d.CHUNKED or X_dataset.chunks[1] != width:
             return None
         rows_per_chunk = X_dataset.chunks[0]
         chunk_bytes = rows_per_chunk * row_bytes
         offsets = np.full(-(-n // rows_per_chunk), -1, dtype=np.int64)
-        for i in range(X_dataset.id.get_num_chunks()):
-            info = X_dataset.id.get_chunk_info(i)
+
+        def note(info) -> None:  # one visit of the chunk index (get_chunk_info(i) walks it)
             if info.size == chunk_bytes and not info.filter_mask:
                 offsets[info.chunk_offset[0] // rows_per_chunk] = info.byte_offset
+
+        X_dataset.id.chunk_iter(note)
     except (AttributeError, OSError, RuntimeError, ValueError):  # an h5py without these calls
         return None
 
@@ -211,4 +218,4 @@ def row_mapper(X_dataset, dtype) -> RowMapper | None:
             return None
         return int(span[0]) + (start % rows_per_chunk) * row_bytes
 
-    return RowMapper(handle.filename, dtype, width, offset)
+    return RowMapper(handle, dtype, width, offset)

@@ -15,12 +15,14 @@ instead of 28 and 0.48 CPU-s (``tests/test_malloc.py`` checks the faults).
 
 :func:`reuse_freed_memory` raises glibc's mmap and trim thresholds while any build step in the
 process runs (the process-wide setting is taken by the first and given back by the last, as
-for BLAS threads). When the last leaves, it sets the values the environment asked for (where it
-set none, the mmap threshold that glibc's dynamic threshold tops out at, 32 MiB, and a trim
-threshold of twice that, the state a process that freed such an array is in anyway: glibc has
-no call that turns the dynamic threshold back on) and returns the freed memory to the system
-with ``malloc_trim``, so a Dask worker ends each task as Dask expects. It does nothing where the
-C library is not glibc.
+for BLAS threads). When the last leaves, it sets the values the environment asked for and
+returns the freed memory to the system with ``malloc_trim``, so a Dask worker ends each task as
+Dask expects. Where the environment set none, this is a lasting, process-wide change: glibc has
+no call that turns its dynamic threshold back on, so after the first build the process keeps a
+fixed mmap threshold of 32 MiB (the most the dynamic threshold reaches, after a freed mapped
+block of that size) and a trim threshold of 64 MiB: arrays up to 32 MiB then come from the heap
+and up to 64 MiB of freed memory stays with the process. It does nothing where the C library
+is not glibc.
 """
 
 from __future__ import annotations

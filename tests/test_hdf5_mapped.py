@@ -109,3 +109,21 @@ def test_a_dask_leaf_task_reads_its_rows_mapped(tmp_path):
     features, _ = compressed.read_rows(2_500, 9_000)
     assert features.flags.writeable
     np.testing.assert_array_equal(features, X[2_500:9_000])
+
+
+def test_rows_are_mapped_from_the_open_file_not_from_its_path(tmp_path):
+    """A file renamed over the path during a build is another file: the rows still come from
+    the one HDF5 opened; once it is closed, mapping refuses instead of reading a reused
+    descriptor."""
+    import os
+
+    X, y = _data()
+    path = _write(tmp_path / "data.h5", X, y)
+    other = _write(tmp_path / "other.h5", X + 100, y)
+    handle = h5py.File(path, "r")
+    mapper = row_mapper(handle["X"], np.float32)
+    os.replace(other, path)
+    np.testing.assert_array_equal(mapper.rows(100, 5_000), X[100:5_000])
+    handle.close()
+    with pytest.raises(ValueError, match="was closed"):
+        mapper.rows(0, 10)

@@ -23,7 +23,9 @@ class Hdf5Reader(ArrayReader):
     def read_rows(self, start: int, stop: int):
         """Rows ``start..stop`` (a Dask build's leaf task): mapped from the file where they are
         plain bytes in one run (:func:`coreset_engine._hdf5.row_mapper`), else read."""
-        mapper = _hdf5.row_mapper(self.X, self.X.dtype)
+        if not hasattr(self, "_mapper"):  # one look at the chunk index per open file
+            self._mapper = _hdf5.row_mapper(self.X, self.X.dtype)
+        mapper = self._mapper
         if mapper is not None and stop > start and mapper.offset(start, stop) is not None:
             return mapper.rows(start, stop), np.asarray(self.y[start:stop])
         return super().read_rows(start, stop)
