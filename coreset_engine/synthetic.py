@@ -30,7 +30,8 @@ def make_synthetic_hdf5(
     imbalanced (prior weights falling geometrically, floored at 1%; with the default arguments
     the classes hold 38% down to 2.7% of the rows, as ``coreset-engine make-data`` prints).
     Memory is one block of 1,000,000 rows whatever ``n_rows``; the file is written under a
-    temporary name and renamed when complete. The rows are those of :func:`make_synthetic`
+    temporary name and renamed when complete; X's chunks lie one after another in it (HDF5 1.10
+    file format, read by any HDF5 since 2016), so a build maps them instead of copying them. The rows are those of :func:`make_synthetic`
     with the same arguments. Returns the number of rows of each class, shape (n_classes,).
     """
     caller = "make_synthetic_hdf5"
@@ -49,9 +50,17 @@ def make_synthetic_hdf5(
 
         bar = tqdm(total=n_rows, unit="rows", unit_scale=True, desc="writing")
     try:
-        with h5py.File(temporary, "w") as handle:
+        # HDF5 1.10's file format: a fixed-size dataset's chunk index is one array, not a
+        # B-tree whose nodes would land between X's chunks
+        with h5py.File(temporary, "w", libver=("v110", "latest")) as handle:
+            # every chunk of X allocated at once, one after another: the reader maps such
+            # rows from the file instead of copying them (``_hdf5.row_mapper``); allocated as
+            # written, they would interleave with the labels' chunks
+            layout = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+            layout.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
             X_out = handle.create_dataset("X", shape=(n_rows, n_features), dtype=dtype,
-                                          chunks=(min(chunk_rows, n_rows), n_features))  # fmt: skip
+                                          chunks=(min(chunk_rows, n_rows), n_features),
+                                          dcpl=layout)  # fmt: skip
             y_out = handle.create_dataset("y", shape=(n_rows,), dtype=np.int64,
                                           chunks=(min(chunk_rows * 16, n_rows),))  # fmt: skip
             for start in range(0, n_rows, _BLOCK_ROWS):

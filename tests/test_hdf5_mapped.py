@@ -127,3 +127,16 @@ def test_rows_are_mapped_from_the_open_file_not_from_its_path(tmp_path):
     handle.close()
     with pytest.raises(ValueError, match="was closed"):
         mapper.rows(0, 10)
+
+
+def test_make_data_files_are_mapped_whole(tmp_path):
+    """``make_synthetic_hdf5`` allocates X's chunks one after another (not between the labels'
+    chunks as they are written), so every chunk of a build maps."""
+    from coreset_engine.synthetic import make_synthetic_hdf5
+
+    path = tmp_path / "made.h5"
+    make_synthetic_hdf5(path, 300_000, n_features=5, chunk_rows=1_000, random_state=0)
+    with h5py.File(path, "r") as handle:
+        mapper = row_mapper(handle["X"], np.float32)
+        assert mapper is not None and mapper.offset(0, 300_000) is not None
+        np.testing.assert_array_equal(mapper.rows(0, 300_000), handle["X"][()])
