@@ -48,6 +48,33 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": after.ru_maxrss / 1024,
 """
 
 
+FRESH_MEMORY_CHILD = r"""
+import json, sys, time
+import numpy as np
+from coreset_engine._malloc import populated_empty
+shape = (1_000_000, 54)  # one leaf's buffer of float32 rows, 216 MB
+started = time.perf_counter()
+buffer = populated_empty(shape, np.float32) if sys.argv[1] == "populated" else np.empty(shape, np.float32)
+buffer.fill(1.0)
+first = time.perf_counter() - started
+started = time.perf_counter()
+buffer.fill(2.0)
+print(json.dumps({"first_fill_seconds": first, "refill_seconds": time.perf_counter() - started}))
+"""
+
+
+def fresh_memory() -> dict:
+    """A 216 MB buffer's first fill (allocation included) and a refill, each kind in a fresh
+    process: ``np.empty`` (pages faulted in on first touch) and ``_malloc.populated_empty``
+    (mapped at once), as the file reader's buffers are made."""
+    results = {}
+    for kind in ("np_empty", "populated"):
+        output = subprocess.run([sys.executable, "-c", FRESH_MEMORY_CHILD, kind], check=True,
+                                capture_output=True, text=True).stdout  # fmt: skip
+        results[kind] = json.loads(output.strip().splitlines()[-1])
+    return results
+
+
 COLD_START_CHILD = r"""
 import json, time
 started = time.perf_counter()
@@ -135,6 +162,13 @@ def build_in_child(
     return json.loads(output.strip().splitlines()[-1])
 
 
+def timed_build(path: str, read_seconds: float, args, n: int) -> dict:
+    """A build of ``path`` in a fresh process, against the plain read timed just before."""
+    build = build_in_child(path, args.size, args.chunk, args.sketch_size)
+    return {"read_seconds": read_seconds, **build, "ratio": build["seconds"] / read_seconds,
+            "rows_per_second": n / build["seconds"]}  # fmt: skip
+
+
 def side_by_side(paths: dict, args, baseline: str, reps: int) -> dict:
     """Warm builds of each file by ``baseline`` (another checkout) and by this checkout,
     alternating, ``reps`` times each: on a machine whose speed drifts, the ratio of the two
@@ -184,6 +218,12 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--reps", type=int, default=4, help="Builds per side with --baseline")
     parser.add_argument(
+        "--fresh-memory",
+        action="store_true",
+        help="Only time a fresh 216 MB buffer's first fill and a refill (np.empty and "
+        "populated_empty, each in a fresh process), print them and stop",
+    )
+    parser.add_argument(
         "--contiguous",
         action="store_true",
         help="Also build (warm) from a contiguous copy of the file, which is mapped, not copied",
@@ -195,6 +235,12 @@ def main(argv=None) -> dict:
         help="CoresetTree(sketch_size=...): JL-sketched leverage (default exact)",
     )
     args = parser.parse_args(argv)
+    if args.fresh_memory:
+        probe = fresh_memory()
+        for kind, r in probe.items():
+            print(f"{kind}: first fill of a fresh 216 MB buffer {r['first_fill_seconds']:.3f} s, "
+                  f"refill {r['refill_seconds']:.3f} s")  # fmt: skip
+        return probe
     path = os.path.abspath(args.path or f"/tmp/coreset_synthetic_{args.rows}.h5")
     if not os.path.exists(path):
         from coreset_engine.synthetic import make_synthetic_hdf5
@@ -223,25 +269,18 @@ def main(argv=None) -> dict:
         read = plain_read_seconds(path, args.chunk)
         if cache == "cold":
             drop_from_page_cache(path)
-        build = build_in_child(path, args.size, args.chunk, args.sketch_size)
-        results[cache] = {"read_seconds": read, **build, "ratio": build["seconds"] / read,
-                          "rows_per_second": n / build["seconds"]}  # fmt: skip
+        results[cache] = timed_build(path, read, args, n)
     if results["cpus"] > 1:  # how the warm build scales: the same build on one thread
         one = build_in_child(path, args.size, args.chunk, args.sketch_size, threads=1)
         results["warm_one_thread"] = {**one, "rows_per_second": n / one["seconds"],
                                       "speedup": one["seconds"] / results["warm"]["seconds"]}  # fmt: skip
+    files = {"chunked": path}
     if args.contiguous:  # the same rows, laid out so that the reader maps them
-        copy = contiguous_copy(path, args.chunk)
+        files["contiguous"] = copy = contiguous_copy(path, args.chunk)
         plain_read_seconds(copy, args.chunk)  # make sure it is cached
-        read = plain_read_seconds(copy, args.chunk)
-        build = build_in_child(copy, args.size, args.chunk, args.sketch_size)
-        results["warm_contiguous"] = {"read_seconds": read, **build,
-                                      "ratio": build["seconds"] / read,
-                                      "rows_per_second": n / build["seconds"]}  # fmt: skip
+        results["warm_contiguous"] = timed_build(copy, plain_read_seconds(copy, args.chunk),
+                                                 args, n)  # fmt: skip
     if args.baseline:
-        files = {"chunked": path}
-        if args.contiguous:
-            files["contiguous"] = contiguous_copy(path, args.chunk)
         results["side_by_side"] = side_by_side(files, args, args.baseline, args.reps)
     results["cold_start"] = cold_start()
     print(f"{n:,} x {d} {dtype}, {gigabytes:.2f} GB, coreset_size {args.size:,}, "

@@ -2,13 +2,12 @@
 
 glibc gives large freed blocks back to the system: blocks above the mmap threshold are unmapped
 at once, and free memory at the top of a heap beyond the trim threshold is trimmed. The next
-array of that size then page-faults anew, and on this project's virtual machines a fault costs
-microseconds (a fresh 216 MB buffer: 0.2-0.27 s to touch, 0.012 s to refill). Where glibc keeps
-its dynamic threshold (no ``MALLOC_*`` variable set), it still trims the heap whenever more than
-twice the last freed block sits free at its top, which a leaf's temporaries (8-28 MB each per
-million rows) do all the time: a 10M x 54 float32 in-memory build made about 125,000 page faults
-and spent 0.5-0.6 CPU-s in the kernel (``benchmarks/bench_scale``'s file, one thread) against
-28,000 and 0.21 CPU-s with the settings below. Dask's nanny starts every worker with
+array of that size then page-faults anew, and on this project's virtual machines that is slow
+(a fresh 216 MB buffer's first fill took 0.03-0.28 s against 0.015 s for a refill:
+``python -m benchmarks.bench_scale --fresh-memory``). Where glibc keeps its dynamic threshold
+(no ``MALLOC_*`` variable set), it still trims the heap whenever more than twice the last freed
+block sits free at its top, which a leaf's temporaries (8-28 MB each per million rows) do all
+the time (``bench_scale`` prints a build's kernel CPU seconds and page faults). Dask's nanny starts every worker with
 ``MALLOC_TRIM_THRESHOLD_=65536``, which also switches the dynamic threshold off, so every array
 above 128 KiB is a fresh ``mmap``: on a 1M x 54 float32 leaf, 31,000 page faults and 0.63 CPU-s
 instead of 28 and 0.48 CPU-s (``tests/test_malloc.py`` checks the faults).
@@ -122,8 +121,10 @@ def populated_empty(shape: tuple[int, ...], dtype) -> np.ndarray:
     """An uninitialised array whose pages are mapped at once (Linux ``MAP_POPULATE``): one
     system call instead of a page fault per page on first touch. For buffers that a build fills
     many times (the file readers' chunk buffers, hundreds of MB): on this project's virtual
-    machines a fresh 216 MB buffer took 0.08 s to map so against 0.2-0.27 s to fault in. Falls
-    back to ``np.empty`` where there is no such flag."""
+    machines a fresh 216 MB buffer's first fill took about 0.1 s this way and 0.03-0.28 s
+    faulted in page by page (``python -m benchmarks.bench_scale --fresh-memory``; the low end
+    where the machine's memory was recently in use). Falls back to ``np.empty`` where there is
+    no such flag."""
     dtype = np.dtype(dtype)
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
     populate = getattr(mmap, "MAP_POPULATE", None)

@@ -31,8 +31,8 @@ def make_synthetic_hdf5(
     the classes hold 38% down to 2.7% of the rows, as ``coreset-engine make-data`` prints).
     Memory is one block of 1,000,000 rows whatever ``n_rows``; the file is written under a
     temporary name and renamed when complete; X's chunks lie one after another in it (HDF5 1.10
-    file format, read by any HDF5 since 2016), so a build maps them instead of copying them. The rows are those of :func:`make_synthetic`
-    with the same arguments. Returns the number of rows of each class, shape (n_classes,).
+    file format, read by any HDF5 since 2016), so a build maps them instead of copying them. The
+    rows are those of :func:`make_synthetic` with the same arguments. Returns the number of rows of each class, shape (n_classes,).
     """
     caller = "make_synthetic_hdf5"
     n_rows = check_int(n_rows, "n_rows", caller)

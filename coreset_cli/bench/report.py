@@ -328,9 +328,9 @@ def _scale_section(scale: dict | None, scale_json) -> list[str]:
     if "warm_contiguous" in scale:
         lines += ["", ("The contiguous copy holds the same rows as contiguous datasets (h5py's "
                        "default layout): the reader maps its chunks into memory instead of "
-                       "copying them into buffers (`coreset_engine._hdf5.row_mapper`). The "
-                       "chunked file's storage chunks are written between the labels' chunks, "
-                       "so most of its leaves span a gap and are read through HDF5.")]  # fmt: skip
+                       "copying them into buffers (`coreset_engine._hdf5.row_mapper`). A file is "
+                       "read through HDF5 instead where a leaf's rows span a gap between its "
+                       "storage chunks (chunks written between another dataset's).")]  # fmt: skip
     if "side_by_side" in scale:
         ab = scale["side_by_side"]
         at = f" (commit {ab['baseline_commit']})" if ab.get("baseline_commit") else ""

@@ -3,6 +3,8 @@ threaded reader (``coreset_engine._hdf5``)."""
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import numpy as np
 
 from .. import _hdf5
@@ -20,11 +22,14 @@ class Hdf5Reader(ArrayReader):
     def close(self) -> None:
         self._pair.__exit__(None, None, None)
 
+    @cached_property
+    def _mapper(self):
+        """One look at the chunk index per open file."""
+        return _hdf5.row_mapper(self.X, self.X.dtype)
+
     def read_rows(self, start: int, stop: int):
         """Rows ``start..stop`` (a Dask build's leaf task): mapped from the file where they are
         plain bytes in one run (:func:`coreset_engine._hdf5.row_mapper`), else read."""
-        if not hasattr(self, "_mapper"):  # one look at the chunk index per open file
-            self._mapper = _hdf5.row_mapper(self.X, self.X.dtype)
         mapper = self._mapper
         if mapper is not None and stop > start and mapper.offset(start, stop) is not None:
             return mapper.rows(start, stop), np.asarray(self.y[start:stop])
