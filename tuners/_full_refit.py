@@ -5,8 +5,8 @@ Which way depends on the estimator:
 - LogisticRegression with an L2 penalty or none (any solver but liblinear, which penalises the
   intercept; any ``class_weight``, "balanced" from the full class counts; ``fit_intercept``
   either way): :func:`coreset_engine.fit_logistic_full`, streamed Newton passes warm-started
-  at the coreset refit. The result is the estimator's own optimum to ``tol`` 1e-8 (relative
-  objective), whatever its solver.
+  at the coreset refit. The result is the estimator's own optimum to fit_logistic_full's
+  default ``tol``, 1e-7 of the objective (relative), whatever its solver.
 - An estimator with ``partial_fit`` (SGDClassifier, naive Bayes, MLPClassifier, ...): a fresh
   clone gets one ``partial_fit`` call per chunk of the tree's source, one pass (epoch) over
   all rows, the first call with all classes. One pass is what ``partial_fit`` is for (data too
