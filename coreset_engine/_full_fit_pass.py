@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._cpu import iter_blocks, iter_in_pool
-from ._full_fit_kernels import binary_rows, multinomial_rows, priority_keys
+from ._full_fit_kernels import binary_rows, multinomial_rows, priority_keys, scaled_rows_float32
 
 #: Rows per sub-block: the skinny products with X and the Gram of a sub-block run from cache.
 _SUB_BLOCK_ROWS = 2048
@@ -158,11 +158,26 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
     return losses, gradients, hessian
 
 
+#: float64 rows scaled by sqrt(curvature) go to a float32 Gram while no value exceeds this:
+#: a product stays below 1e30 and a sum of them far below float32's 3.4e38.
+_FLOAT32_GRAM_LIMIT = 1e15
+
+
 def binary_hessian(rows, curvature, fit_intercept: bool):
-    """sum_i curvature_i [x_i, 1] [x_i, 1]^T, (width, width) float64. The Gram runs in the
-    rows' dtype (float32 BLAS for float32 rows: the Hessian only sets the step's direction)."""
+    """sum_i curvature_i [x_i, 1] [x_i, 1]^T, (width, width) float64. The Gram runs in
+    float32 BLAS (half the time of float64) for float32 rows and for float64 rows whose scaled
+    values stay within _FLOAT32_GRAM_LIMIT: the Hessian only sets a step's direction (losses
+    and gradients stay float64, so the optimum is the same); the intercept's row and column
+    are float64 sums."""
     d = rows.shape[1]
-    scaled = rows * np.sqrt(curvature).astype(rows.dtype)[:, None]
+    root = np.sqrt(curvature)
+    scaled = None
+    if rows.dtype == np.float64 and rows.flags.c_contiguous:
+        narrow = np.empty(rows.shape, dtype=np.float32)
+        if scaled_rows_float32(rows, root, narrow) <= _FLOAT32_GRAM_LIMIT:
+            scaled = narrow
+    if scaled is None:
+        scaled = rows * root.astype(rows.dtype)[:, None]
     out = np.zeros((d + int(fit_intercept),) * 2)
     out[:d, :d] = scaled.T @ scaled
     if fit_intercept:

@@ -10,11 +10,12 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
 from coreset_engine import CoresetTree, fit_logistic_full
-from coreset_engine._full_fit_kernels import binary_rows, multinomial_rows
+from coreset_engine._full_fit_kernels import binary_rows, multinomial_rows, scaled_rows_float32
 from coreset_engine._full_fit_pass import (
     HessianSample,
     Layout,
     PassPlan,
+    binary_hessian,
     multinomial_hessian,
     run_pass,
     sample_hessian,
@@ -236,6 +237,32 @@ def test_kernels_match_numpy():
         np.testing.assert_allclose(residuals[:, j * K : (j + 1) * K], expected, atol=1e-12)
         if j == 0:
             np.testing.assert_allclose(first, prob, atol=1e-12)
+
+
+def test_binary_hessian_in_float32_for_float64_rows_and_its_fallback():
+    """float64 rows: the Gram runs in float32 (scaled_rows_float32 against NumPy), to float32
+    rounding; values past _FLOAT32_GRAM_LIMIT or nan keep the float64 Gram, exactly."""
+    rng = np.random.default_rng(4)
+    rows = rng.normal(size=(500, 7)) * np.array([1, 10, 0.1, 1, 1e3, 1, 1e-3])
+    curvature = rng.uniform(0, 0.25, 500)
+    root = np.sqrt(curvature)
+    narrow = np.empty(rows.shape, dtype=np.float32)
+    largest = scaled_rows_float32(rows, root, narrow)
+    np.testing.assert_array_equal(narrow, (rows * root[:, None]).astype(np.float32))
+    assert largest == np.abs(rows * root[:, None]).max()
+    Z = np.hstack([rows, np.ones((500, 1))])
+    expected = (Z * curvature[:, None]).T @ Z
+    got = binary_hessian(rows, curvature, True)
+    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6 * np.abs(expected).max())
+    assert not np.allclose(got, expected, rtol=1e-12, atol=0)  # float32 products were used
+    np.testing.assert_allclose(got[:, -1], expected[:, -1], rtol=1e-12)  # float64 sums
+    huge = rows * 1e16
+    expected = (np.hstack([huge, np.ones((500, 1))]) * curvature[:, None]).T @ np.hstack(
+        [huge, np.ones((500, 1))])  # fmt: skip
+    np.testing.assert_allclose(binary_hessian(huge, curvature, True), expected, rtol=1e-12)
+    rows[3, 2] = np.nan
+    assert scaled_rows_float32(rows, root, narrow) == np.inf
+    assert np.isnan(binary_hessian(rows, curvature, False)).any()
 
 
 def test_multinomial_hessian_matches_kronecker_sum():
