@@ -52,8 +52,8 @@ CALLER = "fit_logistic_full"
 #: two GEMMs and a loop over the rows (K of each for K classes). After an accepted Newton step
 #: the next one is nearly always accepted too, so it comes alone. Counts: after a new point,
 #: after a new point reached by a Newton step, after a failed pass. (With the mean diagonal
-#: instead and 3 candidates, the warm start on KDD Cup '99's 20,000-row coreset took 45-50
-#: in-memory passes; now about 20.)
+#: and 3 candidates, the warm start on KDD Cup '99's 20,000-row coreset took about twice as
+#: many in-memory passes: docs/BENCHMARKS.md, section refit-reading.)
 CANDIDATES = (4, 1, 4)
 MULTINOMIAL_CANDIDATES = (2, 1, 2)
 INITIAL_DAMPING = 1e-2
