@@ -1,13 +1,17 @@
 """refit="full": the best configuration refit on all rows of the tree's source."""
 
+import pathlib
+
 import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import GaussianNB
 from sklearn.svm import LinearSVC
 from sklearn.utils._param_validation import InvalidParameterError
+from sklearn.utils.class_weight import compute_class_weight
 
-from coreset_engine import CoresetTree
+from coreset_engine import CoresetTree, fit_logistic_full
+from coreset_engine.datasets import load_dataset, train_test_standardized
 from tuners import BayesSearch, GridSearch, HalvingSearch, RandomSearch, _full_refit
 
 
@@ -134,3 +138,31 @@ def test_full_refit_of_a_tree_built_from_parquet_with_string_labels(tmp_path, bi
     for estimator in (GaussianNB(), LinearSVC()):
         other = GridSearch(estimator, {}, cv=3, refit="full").fit(tree).best_estimator_
         np.testing.assert_array_equal(other.classes_, np.unique(frame["y"]))
+
+
+SHARED = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_the_warm_start_is_polished_on_the_coreset(class_weight):
+    """The search's coreset refit (lbfgs to its own tol) is solved tightly on the coreset
+    before the full passes: on a9a the full refit then takes the passes fit_logistic_full's own
+    warm start gives it (4), not 5-6."""
+    X, _, y, _ = train_test_standardized(load_dataset("a9a", data_home=SHARED))
+    tree = CoresetTree(coreset_size=len(y) // 10, random_state=0).build(X, y)
+    template = LogisticRegression(max_iter=1000, class_weight=class_weight)
+    search = GridSearch(template, {"C": [1.0]}, cv=3, refit="full", random_state=0).fit(tree)
+    engine = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
+    assert search.refit_passes_ <= engine.full_fit_.passes <= 4
+
+    def objective(model):  # C = 1: sum of class-weighted losses + ||coef||^2 / 2
+        margin = np.where(y == model.classes_[1], 1.0, -1.0) * model.decision_function(X)
+        factors = np.ones(2)
+        if class_weight == "balanced":
+            factors = compute_class_weight("balanced", classes=model.classes_, y=y)
+        losses = factors[np.searchsorted(model.classes_, y)] @ np.logaddexp(0.0, -margin)
+        return losses + float((model.coef_**2).sum()) / 2
+
+    best = objective(engine)
+    assert abs(objective(search.best_estimator_) - best) <= 2e-7 * best
