@@ -76,3 +76,20 @@ def test_several_seeds_draw_several_coresets_against_one_full_side(capsys):
     assert "(seed 2)" in capsys.readouterr().out
     with pytest.raises(ValueError, match="'seeds' parameter must be an int >= 1. Got 0"):
         models.run(("synthetic",), rows=2000, seeds=0)
+
+
+def test_full_search_on_other_folds_measures_its_own_regret(capsys):
+    results = models.run(("synthetic",), rows=2000, n_iter=3, cv=2, family_names=["hgb"],
+                         methods=("uniform",), full_cv_seeds=2)  # fmt: skip
+    full = results["datasets"]["synthetic"]["hgb"]["full"]
+    assert [r["fold_seed"] for r in full["other_folds"]] == [1, 2]
+    for other in full["other_folds"]:
+        assert other["regret"] == pytest.approx(full["test_auc"] - other["test_auc"])
+    assert "folds shuffled with seed 2" in capsys.readouterr().out
+    text = models.render_markdown(results)
+    assert "full search, other CV folds: median regret [worst of 2]" in text
+    assert "| full search, other CV folds |" in text and "`--full-cv-seeds`" in text
+    with pytest.raises(ValueError, match="'full_cv_seeds' parameter must be an int >= 0"):
+        models.run(("synthetic",), rows=2000, full_cv_seeds=-1)
+    with pytest.raises(ValueError, match="needs full_side='search'"):
+        models.run(("synthetic",), rows=2000, full_cv_seeds=1, full_side="project")

@@ -160,8 +160,8 @@ def _projected_full_side(grid, cv, test_auc) -> dict:
 
 
 def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, echo,
-            full_side="search", seeds=1) -> dict:  # fmt: skip
-    from sklearn.model_selection import GridSearchCV
+            full_side="search", seeds=1, full_cv_seeds=0) -> dict:  # fmt: skip
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
     from coreset_engine import CoresetTree
     from tuners import GridSearch
@@ -186,6 +186,19 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
         full_record = {"pick": full.best_params_, "seconds": full_seconds,
                        "test_auc": test_auc(full.best_params_),
                        "cv_auc": float(full.best_score_)}  # fmt: skip
+        # the same full search on other (shuffled) CV folds: how far its own pick moves
+        # with the folds, the yardstick for a coreset search's regret
+        others = []
+        for fold_seed in range(1, full_cv_seeds + 1):
+            folds = StratifiedKFold(cv, shuffle=True, random_state=fold_seed)
+            other = GridSearchCV(factory(), grid, scoring="roc_auc", cv=folds, refit=False)
+            pick = other.fit(X, y).best_params_
+            others.append({"fold_seed": fold_seed, "pick": pick, "test_auc": test_auc(pick),
+                           "regret": full_record["test_auc"] - test_auc(pick)})  # fmt: skip
+            echo(f"{name:>15} {family:>13} full search, folds shuffled with seed {fold_seed}: "
+                 f"regret {others[-1]['regret']:+.5f}")  # fmt: skip
+        if others:
+            full_record["other_folds"] = others
     record = {"rows": len(y), "test_rows": len(y_test), "features": X.shape[1],
               "configs": len(grid), "full": full_record, "coresets": {}}  # fmt: skip
     size = max(100, round(share * len(y)))
@@ -226,14 +239,17 @@ def _regrets(cell: dict) -> list[float]:
 
 def run(datasets=DATASETS, *, rows=10_000, share=0.02, n_iter=20, cv=3, methods=CORESET_METHODS,
         family_names=None, data_home=None, command="", echo=print, on_dataset=None,
-        full_side="search", seeds=1) -> dict:  # fmt: skip
+        full_side="search", seeds=1, full_cv_seeds=0) -> dict:  # fmt: skip
     """Every (data set, family) of the module docstring, one BLAS/OpenMP thread per fit on
     both sides (several threads of OpenMP on a busy machine are many times slower).
     ``on_dataset(results)`` is called after each data set (partial reports). ``full_side``
     "project": each configuration fitted once on all rows and the search's time projected
     from those fits (:func:`_projected_full_side`), for sets whose full search takes hours.
     ``seeds``: coreset searches per method, on trees drawn with random_state 0 .. seeds - 1
-    against the one full side (each such run is recorded under ``runs``)."""
+    against the one full side (each such run is recorded under ``runs``). ``full_cv_seeds``:
+    the full search run again that many times on shuffled CV folds (seeds 1 ..), its picks'
+    regrets against the first full pick recorded under ``full["other_folds"]`` (the regret a
+    full-data search itself shows from the choice of folds)."""
     from threadpoolctl import threadpool_limits
 
     if full_side not in FULL_SIDES:
@@ -241,13 +257,19 @@ def run(datasets=DATASETS, *, rows=10_000, share=0.02, n_iter=20, cv=3, methods=
                          f"Got {full_side!r} instead.")  # fmt: skip
     if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
         raise ValueError(f"The 'seeds' parameter must be an int >= 1. Got {seeds!r} instead.")
+    if isinstance(full_cv_seeds, bool) or not isinstance(full_cv_seeds, int) or full_cv_seeds < 0:
+        raise ValueError("The 'full_cv_seeds' parameter must be an int >= 0. "
+                         f"Got {full_cv_seeds!r} instead.")  # fmt: skip
+    if full_cv_seeds and full_side != "search":
+        raise ValueError("The 'full_cv_seeds' parameter needs full_side='search'. "
+                         f"Got full_side={full_side!r}.")  # fmt: skip
     with threadpool_limits(1):
         return _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home,
-                    command, echo, on_dataset, full_side, seeds)  # fmt: skip
+                    command, echo, on_dataset, full_side, seeds, full_cv_seeds)  # fmt: skip
 
 
 def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, command, echo,
-         on_dataset, full_side, seeds) -> dict:  # fmt: skip
+         on_dataset, full_side, seeds, full_cv_seeds) -> dict:  # fmt: skip
     started = time.perf_counter()
     available = families()
     chosen = family_names or list(available)
@@ -258,7 +280,8 @@ def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, co
                          f"'coreset-engine[boosting]'). Got {missing} instead.")  # fmt: skip
     results = {"meta": {"command": command, "date": date.today().isoformat(), "rows": rows,
                         "share": share, "n_iter": n_iter, "cv": cv, "methods": list(methods),
-                        "families": chosen, "full_side": full_side, "seeds": seeds},
+                        "families": chosen, "full_side": full_side, "seeds": seeds,
+                        "full_cv_seeds": full_cv_seeds},
                "datasets": {}}  # fmt: skip
     for name in datasets:
         data = load(name, rows, data_home=data_home)
@@ -270,6 +293,7 @@ def _run(datasets, rows, share, n_iter, cv, methods, family_names, data_home, co
                 results["datasets"][name][family] = run_one(
                     name, data, family, factory, space, share=share, n_iter=n_iter, cv=cv,
                     methods=methods, echo=echo, full_side=full_side, seeds=seeds,
+                    full_cv_seeds=full_cv_seeds,
                 )  # fmt: skip
         results["meta"]["minutes"] = (time.perf_counter() - started) / 60
         results["meta"]["cpus"] = os.cpu_count()
@@ -325,11 +349,20 @@ _PROJECTED_NOTE = (
 )
 
 
+_OTHER_FOLDS_NOTE = (
+    " The full search was also run on {k} other splits of its CV folds (`--full-cv-seeds`:"
+    " StratifiedKFold shuffled with seeds 1 to {k}, the same configurations and rows); its"
+    " column is the regret of those picks, measured as the coresets' is: how far the choice of"
+    " folds alone moves a full-data search's pick."
+)
+
+
 def render_markdown(results: dict) -> str:
     meta = results["meta"]
     projected = meta.get("full_side") == "project"
     full_label = "best configuration" if projected else "full pick"
     seeds = meta.get("seeds", 1)
+    other_folds = meta.get("full_cv_seeds", 0)
     regret_label = f"median regret [worst of {seeds} seeds]" if seeds > 1 else "regret"
     lines = [
         "## Tree models: tuning on coresets vs on all rows",
@@ -342,15 +375,21 @@ def render_markdown(results: dict) -> str:
          + (f", drawn {seeds} times (tree random_state 0 to {seeds - 1}; the full side, the "
             "configurations and the CV fold seed are the same for every draw)" if seeds > 1 else "")
          + "; each pick refitted on all training rows and scored on the test rows. "
-         + (_PROJECTED_NOTE if projected else _SEARCHED_NOTE).format(rows=meta["rows"])),
+         + (_PROJECTED_NOTE if projected else _SEARCHED_NOTE).format(rows=meta["rows"])
+         + (_OTHER_FOLDS_NOTE.format(k=other_folds) if other_folds else "")),
         "",
-        f"| data set | family | {full_label}: test AUC | " + " | ".join(
-            f"{m}: {regret_label} (time ratio)" for m in meta["methods"]) + " |",
-        "|---|---|---|" + "---|" * len(meta["methods"]),
+        f"| data set | family | {full_label}: test AUC | "
+        + (f"full search, other CV folds: median regret [worst of {other_folds}] | "
+           if other_folds else "")
+        + " | ".join(f"{m}: {regret_label} (time ratio)" for m in meta["methods"]) + " |",
+        "|---|---|---|" + "---|" * (len(meta["methods"]) + bool(other_folds)),
     ]  # fmt: skip
     for name, data in results["datasets"].items():
         for family, record in data.items():
             cells = [_regret_cell(record["coresets"][m]) for m in meta["methods"]]
+            if other_folds:
+                regrets = [r["regret"] for r in record["full"]["other_folds"]]
+                cells.insert(0, f"{np.median(regrets):+.4f} [{max(regrets):+.4f}]")
             lines.append(f"| {name} ({record['rows']:,} rows) | {family} | "
                          f"{record['full']['test_auc']:.4f} ({record['full']['seconds']:.0f} s) | "
                          + " | ".join(cells) + " |")  # fmt: skip
@@ -364,6 +403,12 @@ def render_markdown(results: dict) -> str:
     for method, s in summary.items():
         lines.append(f"| {method} | {s['worst']:+.4f} | {s['median']:+.4f} | {s['mean']:+.4f} "
                      f"| {s['within_0.002']} of {s['cells']} | {s['speedup']:.0f}x |")  # fmt: skip
+    if other_folds:
+        regrets = np.array([r["regret"] for data in results["datasets"].values()
+                            for record in data.values() for r in record["full"]["other_folds"]])
+        lines.append(f"| full search, other CV folds | {regrets.max():+.4f} | "
+                     f"{np.median(regrets):+.4f} | {regrets.mean():+.4f} | "
+                     f"{int(np.sum(regrets <= 0.002))} of {regrets.size} | 1x |")  # fmt: skip
     best = min(summary, key=lambda m: (summary[m]["worst"], summary[m]["mean"]))
     lines += ["", f"Smallest worst-case regret in this run: `{best}`.", ""]
     ranks = _rank_lines(results)
@@ -415,6 +460,9 @@ def main(argv=None) -> None:
                         help="Coreset searches per method, on trees drawn with random_state "
                         "0 .. seeds - 1 (the full side runs once; default 1).")  # fmt: skip
     parser.add_argument("--cv", type=int, default=3)
+    parser.add_argument("--full-cv-seeds", type=int, default=0,
+                        help="Also run the full search on this many other (shuffled) splits of "
+                        "its CV folds and report its own picks' regret (default 0).")  # fmt: skip
     parser.add_argument("--full-side", choices=FULL_SIDES, default="search",
                         help="search: GridSearchCV on all rows (default); project: fit each "
                         "configuration once on all rows and project the search's time from "
@@ -435,7 +483,8 @@ def main(argv=None) -> None:
         print(render_markdown(results))
         return
     for option, value, low in (("--rows", args.rows, 1000), ("--n-iter", args.n_iter, 1),
-                               ("--cv", args.cv, 2), ("--seeds", args.seeds, 1)):  # fmt: skip
+                               ("--cv", args.cv, 2), ("--seeds", args.seeds, 1),
+                               ("--full-cv-seeds", args.full_cv_seeds, 0)):  # fmt: skip
         if value < low:
             parser.error(f"{option} must be >= {low}. Got {value} instead.")
     if not 0 < args.share < 1:
@@ -454,7 +503,7 @@ def main(argv=None) -> None:
         cv=args.cv, methods=tuple(args.methods.split(",")),
         family_names=args.families.split(",") if args.families else None,
         data_home=args.data_dir, command=" ".join(words), on_dataset=report,
-        full_side=args.full_side, seeds=args.seeds,
+        full_side=args.full_side, seeds=args.seeds, full_cv_seeds=args.full_cv_seeds,
     )  # fmt: skip
     print(render_markdown(results))
 
