@@ -304,7 +304,9 @@ def _dampings(layout: Layout, center: float, failed: bool, after_newton: bool) -
 
 
 def _newton_system(curvature, lam, penalized, layout):
-    """Eigendecomposition of the Hessian of the normalised objective (the penalty added)."""
+    """Eigendecomposition of the Hessian H of the normalised objective (the penalty added),
+    scaled to D^-1 H D^-1 (D: see below), over the coefficients the objective depends on.
+    Returns (eigenvalues, eigenvectors, the diagonal of D, which coefficients are live)."""
     n_out = layout.n_out
     H = curvature + np.diag(np.tile(lam * penalized[0], n_out))
     if n_out > 1:
@@ -316,30 +318,38 @@ def _newton_system(curvature, lam, penalized, layout):
         scale = max(float(np.mean(np.diag(H))), 1e-300) / n_out
         H = H + np.kron(np.ones((n_out, n_out)), np.diag(free * scale))
     H = 0.5 * (H + H.T)
+    # a coefficient with no curvature and no penalty (a column of zeros, C = inf) does not
+    # move the objective: its gradient is 0 and its step stays 0
+    live = np.diag(H) > 0
+    H = H[np.ix_(live, live)]
     diagonal = np.diag(H)
     if n_out == 1:
         # Marquardt's scaling: in coordinates where H's diagonal is 1, so a damping mu adds mu
         # times each coefficient's own curvature (rare one-hot columns are not swamped by the
         # mean's)
-        root = np.sqrt(np.maximum(diagonal, max(float(diagonal.max()), 1e-300) * 1e-12))
+        root = np.sqrt(np.maximum(diagonal, max(float(diagonal.max(initial=0.0)), 1e-300) * 1e-12))
     else:
         # mu times the mean diagonal: with each coefficient's own, steps along the flat
         # directions only the penalty curves (every class's coefficients of a feature moved
         # together) stalled, and a refit stopped within tol of the objective 0.5% from
         # scikit-learn's coefficients
-        root = np.full(diagonal.size, np.sqrt(max(float(np.mean(diagonal)), 1e-300)))
+        mean = float(np.mean(diagonal)) if diagonal.size else 1.0
+        root = np.full(diagonal.size, np.sqrt(max(mean, 1e-300)))
     eigenvalues, vectors = np.linalg.eigh(H / root[:, None] / root[None, :])
-    floor = max(float(eigenvalues[-1]), 1e-300) * 1e-14  # rounding: never a negative curvature
-    return np.maximum(eigenvalues, floor), vectors, root
+    top = float(eigenvalues[-1]) if eigenvalues.size else 1.0
+    floor = max(top, 1e-300) * 1e-14  # rounding: never a negative curvature
+    return np.maximum(eigenvalues, floor), vectors, root, live
 
 
 def _steps(system, gradient, dampings) -> np.ndarray:
-    """-(H + mu * D^2)^-1 g for each damping mu, D the scaling of :func:`_newton_system`;
-    shape (J, n_out, width)."""
-    eigenvalues, vectors, root = system
-    projected = vectors.T @ (gradient.reshape(-1) / root)
-    steps = [-(vectors @ (projected / (eigenvalues + mu))) / root for mu in dampings]
-    return np.stack(steps).reshape(len(dampings), *gradient.shape)
+    """-(H + mu * D^2)^-1 g for each damping mu over the live coefficients (D: the scaling of
+    :func:`_newton_system`), 0 for the others; shape (J, n_out, width)."""
+    eigenvalues, vectors, root, live = system
+    projected = vectors.T @ (gradient.reshape(-1)[live] / root)
+    steps = np.zeros((len(dampings), live.size))
+    for j, mu in enumerate(dampings):
+        steps[j, live] = -(vectors @ (projected / (eigenvalues + mu))) / root
+    return steps.reshape(len(dampings), *gradient.shape)
 
 
 def _penalized(layout: Layout) -> np.ndarray:
@@ -512,9 +522,24 @@ def _class_factors(class_weight, classes, totals) -> np.ndarray:
     if isinstance(class_weight, str) and class_weight == "balanced":
         return totals.sum() / (classes.size * np.maximum(totals, 1e-300))
     if isinstance(class_weight, dict):
-        from sklearn.utils.class_weight import compute_class_weight
-
-        return compute_class_weight(class_weight, classes=classes, y=classes)
+        # scikit-learn's compute_class_weight as for LogisticRegression, but a label is looked
+        # up as itself first: it turns "0" into 0 before the lookup, so a dict keyed by digit
+        # strings (the labels themselves) matched nothing
+        factors = np.ones(classes.size)
+        matched = set()
+        for i, label in enumerate(classes.tolist()):
+            keys = [label] + ([int(label)] if isinstance(label, str) and label.isdigit() else [])
+            key = next((k for k in keys if k in class_weight), None)
+            if key is not None:
+                factors[i] = class_weight[key]
+                matched.add(key)
+        unused = [key for key in class_weight if key not in matched]
+        if unused and len(matched) < classes.size:
+            raise ValueError(
+                f"The 'class_weight' parameter of {CALLER} names labels that are not classes "
+                f"of the rows: {unused}. The classes are {classes.tolist()}."
+            )
+        return factors
     raise ValueError(
         f"The 'class_weight' parameter of {CALLER} must be None, 'balanced' or a dict. "
         f"Got {class_weight!r} instead."

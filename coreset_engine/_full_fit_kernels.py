@@ -130,15 +130,15 @@ def priority_keys(rows, weights, spread, intercept, first_row, key, importance, 
 
 
 @njit(nogil=True, cache=True)
-def scaled_rows_float32(rows, root, out):
-    """out[i, j] = float32(rows[i, j] * root[i]) for float64 ``rows``; returns the largest
-    |rows[i, j] * root[i]| (infinity at the first nan, ``out`` then unfinished), so the caller
-    can fall back to float64 where float32 would overflow."""
+def centred_rows_float32(rows, mean, root, out):
+    """out[i, j] = float32((rows[i, j] - mean[j]) * root[i]); returns the largest |value|
+    before rounding (infinity at the first nan, ``out`` then unfinished), so the caller can
+    fall back to float64 where float32 would overflow."""
     largest = 0.0
     for i in range(rows.shape[0]):
         r = root[i]
         for j in range(rows.shape[1]):
-            value = rows[i, j] * r
+            value = (np.float64(rows[i, j]) - mean[j]) * r
             if math.isnan(value):
                 return np.inf
             out[i, j] = np.float32(value)

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.special import expit
 
 from ._cpu import iter_blocks, iter_in_pool
-from ._full_fit_kernels import binary_rows, multinomial_rows, priority_keys, scaled_rows_float32
+from ._full_fit_kernels import binary_rows, centred_rows_float32, multinomial_rows, priority_keys
 
 #: Rows per sub-block: the skinny products with X and the Gram of a sub-block run from cache.
 _SUB_BLOCK_ROWS = 2048
@@ -158,33 +158,42 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
     return losses, gradients, hessian
 
 
-#: float64 rows scaled by sqrt(curvature) go to a float32 Gram while no value exceeds this:
-#: a product stays below 1e30 and a sum of them far below float32's 3.4e38.
+#: Centred, scaled values go to a float32 Gram while none exceeds this: a product stays below
+#: 1e30 and a sum of them far below float32's 3.4e38.
 _FLOAT32_GRAM_LIMIT = 1e15
 
 
 def binary_hessian(rows, curvature, fit_intercept: bool):
-    """sum_i curvature_i [x_i, 1] [x_i, 1]^T, (width, width) float64. The Gram runs in
-    float32 BLAS (half the time of float64) for float32 rows and for float64 rows whose scaled
-    values stay within _FLOAT32_GRAM_LIMIT: the Hessian only sets a step's direction (losses
-    and gradients stay float64, so the optimum is the same); the intercept's row and column
-    are float64 sums."""
+    """sum_i curvature_i [x_i, 1] [x_i, 1]^T, (width, width) float64.
+
+    The Gram of the rows centred on their curvature-weighted mean m runs in float32 BLAS (half
+    the time of float64), and the float64 sum of curvatures times m m^T is added back (the same
+    matrix: sum c x x^T = sum c (x - m)(x - m)^T + (sum c) m m^T). Centring keeps float32's
+    rounding relative to the spread of each column, not its offset: uncentred, columns such as
+    1e4 + N(0, 1) lost the curvature to cancellation and Newton stalled. The intercept's row
+    and column and m are float64 sums. Values past _FLOAT32_GRAM_LIMIT, nan, or rows that are
+    not native float32/float64: float64. The Hessian sets the steps and the stopping test
+    (the Newton decrement), not the optimum (losses and gradients are float64); where columns
+    are collinear to ~1e-4 without a penalty, float32 rounding can make a refit stop a little
+    past ``tol`` (a check: 1.2e-7 for tol 1e-7)."""
     d = rows.shape[1]
+    total = float(curvature.sum())
+    column = rows.T.astype(np.float64, copy=False) @ curvature
+    mean = column / total if total > 0 else np.zeros(d)
     root = np.sqrt(curvature)
-    scaled = None
-    if rows.dtype == np.float64 and rows.flags.c_contiguous:
-        narrow = np.empty(rows.shape, dtype=np.float32)
-        if scaled_rows_float32(rows, root, narrow) <= _FLOAT32_GRAM_LIMIT:
-            scaled = narrow
-    if scaled is None:
-        scaled = rows * root.astype(rows.dtype)[:, None]
+    narrow = np.empty(rows.shape, dtype=np.float32)
     out = np.zeros((d + int(fit_intercept),) * 2)
-    out[:d, :d] = scaled.T @ scaled
+    narrowable = rows.dtype in (np.float32, np.float64) and rows.dtype.isnative
+    if narrowable and centred_rows_float32(rows, mean, root, narrow) <= _FLOAT32_GRAM_LIMIT:
+        out[:d, :d] = narrow.T @ narrow
+        out[:d, :d] += total * np.outer(mean, mean)
+    else:
+        scaled = rows.astype(np.float64) * root[:, None]
+        out[:d, :d] = scaled.T @ scaled
     if fit_intercept:
-        column = rows.T.astype(np.float64, copy=False) @ curvature
         out[:d, d] = column
         out[d, :d] = column
-        out[d, d] = curvature.sum()
+        out[d, d] = total
     return out
 
 

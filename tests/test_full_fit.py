@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
 from coreset_engine import CoresetTree, fit_logistic_full
-from coreset_engine._full_fit_kernels import binary_rows, multinomial_rows, scaled_rows_float32
+from coreset_engine._full_fit_kernels import binary_rows, centred_rows_float32, multinomial_rows
 from coreset_engine._full_fit_pass import (
     HessianSample,
     Layout,
@@ -239,30 +239,49 @@ def test_kernels_match_numpy():
             np.testing.assert_allclose(first, prob, atol=1e-12)
 
 
-def test_binary_hessian_in_float32_for_float64_rows_and_its_fallback():
-    """float64 rows: the Gram runs in float32 (scaled_rows_float32 against NumPy), to float32
-    rounding; values past _FLOAT32_GRAM_LIMIT or nan keep the float64 Gram, exactly."""
+def test_binary_hessian_centres_before_its_float32_gram():
+    """centred_rows_float32 against NumPy; the Hessian equals the float64 one to float32
+    rounding of the centred spread, also for columns far from 0; nan and huge values take the
+    float64 Gram."""
     rng = np.random.default_rng(4)
-    rows = rng.normal(size=(500, 7)) * np.array([1, 10, 0.1, 1, 1e3, 1, 1e-3])
+    rows = rng.normal(size=(500, 5)) * np.array([1, 10, 0.1, 1, 1e-3]) + np.array(
+        [0, 1e4, 0, 50, 0])  # fmt: skip
     curvature = rng.uniform(0, 0.25, 500)
     root = np.sqrt(curvature)
+    mean = rows.T @ curvature / curvature.sum()
     narrow = np.empty(rows.shape, dtype=np.float32)
-    largest = scaled_rows_float32(rows, root, narrow)
-    np.testing.assert_array_equal(narrow, (rows * root[:, None]).astype(np.float32))
-    assert largest == np.abs(rows * root[:, None]).max()
+    largest = centred_rows_float32(rows, mean, root, narrow)
+    expected_rows = (rows - mean) * root[:, None]
+    np.testing.assert_array_equal(narrow, expected_rows.astype(np.float32))
+    assert largest == pytest.approx(np.abs(expected_rows).max(), rel=1e-12)
     Z = np.hstack([rows, np.ones((500, 1))])
     expected = (Z * curvature[:, None]).T @ Z
     got = binary_hessian(rows, curvature, True)
-    np.testing.assert_allclose(got, expected, rtol=2e-5, atol=1e-6 * np.abs(expected).max())
-    assert not np.allclose(got, expected, rtol=1e-12, atol=0)  # float32 products were used
-    np.testing.assert_allclose(got[:, -1], expected[:, -1], rtol=1e-12)  # float64 sums
-    huge = rows * 1e16
-    expected = (np.hstack([huge, np.ones((500, 1))]) * curvature[:, None]).T @ np.hstack(
-        [huge, np.ones((500, 1))])  # fmt: skip
-    np.testing.assert_allclose(binary_hessian(huge, curvature, True), expected, rtol=1e-12)
-    rows[3, 2] = np.nan
-    assert scaled_rows_float32(rows, root, narrow) == np.inf
-    assert np.isnan(binary_hessian(rows, curvature, False)).any()
+    centred = (rows - mean).T @ ((rows - mean) * curvature[:, None])  # what float32 must keep
+    np.testing.assert_allclose(got[:5, :5] - (expected[:5, :5] - centred), centred,
+                               rtol=1e-5, atol=1e-6 * np.abs(centred).max())  # fmt: skip
+    np.testing.assert_allclose(got[:, -1], expected[:, -1], rtol=1e-12)
+    for bad in (1e16, np.nan):
+        odd = rows.copy()
+        odd[7, 2] = bad
+        assert centred_rows_float32(odd, mean, root, narrow) > 1e15
+        if bad == 1e16:
+            exact = np.hstack([odd, np.ones((500, 1))])
+            np.testing.assert_allclose(binary_hessian(odd, curvature, True),
+                                       (exact * curvature[:, None]).T @ exact, rtol=1e-12)  # fmt: skip
+
+
+def test_columns_far_from_zero_converge():
+    """Uncentred float32 Gram products lost these columns' curvature to cancellation and
+    Newton stalled (10 passes without converging at offsets 1e3 and 1e4)."""
+    rng = np.random.default_rng(3)
+    Z = rng.normal(size=(60_000, 4))
+    y = (Z[:, 0] - 0.5 * Z[:, 1] + 0.3 * Z[:, 2] + rng.logistic(size=60_000) > 0).astype(int)
+    for offset in (1e3, 1e4):
+        X = np.column_stack([offset + Z[:, 0], 50 + 0.1 * Z[:, 1], Z[:, 2], 10 * offset + Z[:, 3]])
+        model = fit_logistic_full(X, y, C=1.0, max_passes=6)
+        assert model.full_fit_.converged and model.full_fit_.passes <= 5
+        assert gap(model, reference(X, y, C=1.0), X, y, C=1.0) < 1e-6
 
 
 def test_multinomial_hessian_matches_kronecker_sum():
@@ -307,3 +326,35 @@ def test_tree_with_string_labels_gives_a_model_of_the_label_values():
     np.testing.assert_array_equal(model.classes_, names)
     reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=1000).fit(X, y)
     np.testing.assert_allclose(model.coef_, reference.coef_, rtol=1e-3, atol=1e-4)
+
+
+def test_a_column_of_zeros_without_penalty_gets_no_coefficient():
+    """C = inf: nothing curves or penalises such a coefficient; its step stays exactly 0 (the
+    per-coefficient damping's scaling once blew rounding noise up to a coefficient of -1530)."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20_000, 6))
+    X[:, 3] = 0.0
+    y = (X[:, 0] - 0.5 * X[:, 1] + rng.logistic(size=20_000) > 0).astype(int)
+    for fit_intercept in (True, False):
+        model = fit_logistic_full(X, y, C=np.inf, fit_intercept=fit_intercept)
+        assert model.full_fit_.converged and model.coef_[0, 3] == 0.0
+    ref = LogisticRegression(C=np.inf, solver="newton-cholesky", tol=1e-12).fit(X, y)
+    np.testing.assert_allclose(model.coef_, ref.coef_, atol=2e-3)
+
+
+def test_digit_string_labels_and_class_weight_dicts():
+    """Labels "0" / "1": scikit-learn's compute_class_weight looks a dict up by int("0"); the
+    refit looks the label itself up first, so the tree's warm start and a user's dict work."""
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(30_000, 4))
+    y = np.where(X[:, 0] + rng.logistic(size=30_000) > 0.5, "1", "0")
+    tree = CoresetTree(coreset_size=1500, chunk_size=10_000, random_state=0).build(X, y)
+    for class_weight in (None, "balanced", {"0": 2.0, "1": 0.5}):
+        model = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
+        assert model.full_fit_.warm_start == "coreset" and model.full_fit_.converged
+        assert list(model.classes_) == ["0", "1"] and model.full_fit_.passes <= 4
+    codes = (y == "1").astype(int)
+    ref = reference(X, codes, C=1.0, class_weight={0: 2.0, 1: 0.5})
+    np.testing.assert_allclose(model.coef_, ref.coef_, rtol=1e-3, atol=1e-4)
+    with pytest.raises(ValueError, match=r"names labels that are not classes of the rows: \['2'\]"):
+        fit_logistic_full(tree, class_weight={"0": 1.0, "2": 3.0})
