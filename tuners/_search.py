@@ -31,6 +31,7 @@ from ._data import (
 from ._fitting import fit_weighted
 from ._full_refit import refit_on_all_rows
 from ._results import build_cv_results, candidate_record
+from ._scoring import search_scorer
 from ._splits import DEFAULT_SEED, make_splits
 
 
@@ -132,7 +133,7 @@ class BaseSearch(MetaEstimatorMixin, BaseEstimator, metaclass=ABCMeta):
         self._rows = resolve_rows(X, y, sample_weight, level=self.level, caller=caller)
         self._refit_rows = self._rows
         validation = _validation_rows(validation_data, caller)
-        self.scorer_ = check_scoring(self.estimator, self.scoring)
+        self.scorer_ = search_scorer(check_scoring(self.estimator, self.scoring), self.scoring)
         self.n_features_in_ = self._rows.X.shape[1]
         records: list[dict] = []
         for callback in self.callbacks or ():
