@@ -104,7 +104,8 @@ def test_the_last_leaf_in_flight_takes_every_thread(monkeypatch, chunks):
     """Once no chunk is left, the one leaf still being built runs its passes on all n_jobs
     threads (a single-leaf build included), the others on n_jobs // 2; the tree stays the one
     a one-thread build makes. A leaf starts as soon as its chunk is read, before the next
-    chunk is asked for: a single leaf's first pass may still run on n_jobs // 2."""
+    chunk is asked for: a single leaf's first passes may still run on n_jobs // 2 (how many
+    depends on when the reader thread gets to look; on a busy machine more than one)."""
     import threading
 
     from coreset_engine import _cpu
@@ -125,7 +126,7 @@ def test_the_last_leaf_in_flight_takes_every_thread(monkeypatch, chunks):
     assert 4 in leaf_passes  # the last leaf, alone
     if chunks > 1:
         assert 2 in leaf_passes  # two leaves at once share the threads
-    else:
-        assert leaf_passes[0] in (2, 4) and set(leaf_passes[1:]) == {4}
+    else:  # half the threads until the reader has found the end of the input, then all
+        assert set(leaf_passes) <= {2, 4} and leaf_passes == sorted(leaf_passes)
     monkeypatch.setattr(_cpu, "n_workers", real)
     assert_same_tree(tree, CoresetTree(n_jobs=1, **params).build(X, y))
