@@ -589,19 +589,31 @@ def _theta_from_model(model, layout, classes, *, strict=False):
 
 
 def _fit_coreset(coreset, layout, C, classes):
-    """The same objective on the tree's root coreset, solved in memory by the same method to
-    WARM_START_TOL (tighter than the coreset's own distance to the full optimum, ~1e-3: the
-    full passes then start where Newton's steps are good). None if the coreset lacks a
-    class."""
+    """The same objective on the tree's root coreset (:func:`solve_on_coreset`). None if the
+    coreset lacks a class."""
     labels = np.asarray(getattr(coreset, "decoded_y", coreset.y))  # values, as classes
+    return solve_on_coreset(coreset.X, labels, coreset.weights, classes, layout.class_factors,
+                            C, layout.fit_intercept)  # fmt: skip
+
+
+def solve_on_coreset(X, labels, weights, classes, class_factors, C, fit_intercept,
+                     warm_start=None):  # fmt: skip
+    """The full refit's objective (its per-class factors ``class_factors`` of ``classes``,
+    from all rows) on weighted rows held in memory, solved by the same method to
+    WARM_START_TOL, from ``warm_start``: tighter than the coreset's own distance to the full
+    optimum (~1e-3), so the full passes start where Newton's steps are good. The factors go
+    into the row weights (no class_weight to look labels up in). None if the rows lack a
+    class. Also the warm start of ``refit="full"`` in ``tuners``."""
+    labels = np.asarray(labels)
     if not np.array_equal(np.unique(labels), classes):
         return None
-    factors = dict(zip(classes.tolist(), layout.class_factors.tolist()))
+    factors = class_factors[np.searchsorted(classes, labels)]
+    weights = np.asarray(weights, dtype=np.float64) * factors
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         return fit_logistic_full(
-            coreset.X, labels, sample_weight=coreset.weights, C=C, class_weight=factors,
-            fit_intercept=layout.fit_intercept, tol=WARM_START_TOL, max_passes=100,
+            X, labels, sample_weight=weights, C=C, fit_intercept=fit_intercept,
+            warm_start=warm_start, tol=WARM_START_TOL, max_passes=100,
             hessian_rows=WARM_START_HESSIAN_ROWS,
         )  # fmt: skip
 

@@ -22,11 +22,9 @@ The fitted estimator has the search's parameters (``clone(estimator).set_params(
 from __future__ import annotations
 
 import os
-import warnings
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from ._backends import one_thread
@@ -36,9 +34,6 @@ from ._torch_backend import inverse_C, unsupported_reason
 #: All rows are read into memory for an ordinary fit only if they take at most this share of
 #: the memory available.
 MEMORY_SHARE = 0.5
-#: The LogisticRegression refit's warm start is solved on the coreset to this relative gap
-#: (as coreset_engine.fit_logistic_full does for a tree without a warm start).
-WARM_START_TOL = 1e-8
 
 
 def refit_on_all_rows(search, params: dict, tree, coreset_rows, caller: str):
@@ -90,31 +85,27 @@ def _refit_logistic(search, estimator, tree, coreset_rows, n_rows):
 
 
 def _polished(warm, coreset_rows, tree, C, params):
-    """The coreset refit solved on the coreset's rows to a relative gap of WARM_START_TOL (in
-    memory, from ``warm``), with the class weights the full refit uses ("balanced" from the
-    tree's class counts). A solver's own stopping rule (lbfgs: tol 1e-4 on the gradient) leaves
-    the full refit more passes over the source: on a9a, KDD Cup '99 and Bank Marketing 5-8
-    passes from scikit-learn's coreset fit against 3-4 from this. ``warm`` itself where the
-    coreset cannot be solved (a class missing from it)."""
-    from coreset_engine import fit_logistic_full
-    from coreset_engine._full_fit import tree_classes
+    """The coreset refit solved on the coreset's rows to the relative gap the engine's own warm
+    start reaches (``coreset_engine._full_fit.solve_on_coreset``, from ``warm``), with the class
+    weights the full refit uses ("balanced" from the tree's class counts). A solver's own
+    stopping rule (lbfgs: tol 1e-4 on the gradient) leaves the full refit more passes over the
+    source: on a9a, KDD Cup '99 and Bank Marketing 5-8 passes from scikit-learn's coreset fit
+    against 3-4 from this. ``warm`` itself where the coreset cannot be solved (a class missing
+    from it)."""
+    from coreset_engine._full_fit import _class_factors, solve_on_coreset, tree_classes
 
-    class_weight = params["class_weight"]
-    if class_weight == "balanced":  # scikit-learn's n / (classes x n_k), over all rows
-        counts = np.asarray(tree.class_counts_, dtype=np.float64)
-        present = np.flatnonzero(counts)
-        factors = counts[present].sum() / (present.size * counts[present])
-        class_weight = dict(zip(tree_classes(tree)[present].tolist(), factors.tolist()))
+    counts = np.asarray(tree.class_counts_, dtype=np.float64)
+    present = np.flatnonzero(counts)
+    classes = tree_classes(tree)[present]
     try:
-        with one_thread(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            return fit_logistic_full(
-                coreset_rows.X, coreset_rows.y, sample_weight=coreset_rows.weights, C=C,
-                class_weight=class_weight, fit_intercept=params["fit_intercept"],
-                warm_start=warm, tol=WARM_START_TOL, max_passes=100,
-            )  # fmt: skip
+        factors = _class_factors(params["class_weight"], classes, counts[present])
+        with one_thread():
+            polished = solve_on_coreset(coreset_rows.X, coreset_rows.y, coreset_rows.weights,
+                                        classes, factors, C, params["fit_intercept"],
+                                        warm_start=warm)  # fmt: skip
     except ValueError:
         return warm
+    return warm if polished is None else polished
 
 
 def _parameters(method) -> tuple:
