@@ -38,6 +38,8 @@ def class_budgets(
     low, high = 0.0, size / max(totals[present].min(), 1e-300)
     for _ in range(200):  # bisection on the proportionality constant
         mid = 0.5 * (low + high)
+        if not low < mid < high:  # the interval is down to adjacent floats: no more change
+            break
         if allotted(mid).sum() < size:
             low = mid
         else:

@@ -426,3 +426,29 @@ def test_halving_without_a_tree_uses_row_subsets(data):
     assert list(halving.cv_results_["n_train_rows"][:9]) == [25] * 9
     default = HalvingSearch(LogisticRegression(), {"C": [0.01, 0.1, 1, 10]}, cv=2, random_state=0)
     assert default.fit(X, y).n_resources_ == [134, 400]
+
+
+class FinitenessSpy(WeightSpy):
+    """Records whether scikit-learn would scan the rows for NaN and infinity during its fit."""
+
+    seen: list = []
+
+    def fit(self, X, y, sample_weight=None):
+        import sklearn
+
+        FinitenessSpy.seen.append(sklearn.get_config()["assume_finite"])
+        return super().fit(X, y, sample_weight)
+
+
+def test_search_fits_skip_the_finiteness_scan_its_input_check_already_made(data):
+    X, y = data
+    FinitenessSpy.seen = []
+    GridSearch(FinitenessSpy(), {"C": [0.1, 1.0]}, cv=2).fit(X, y)
+    assert len(FinitenessSpy.seen) == 5 and all(FinitenessSpy.seen[:4])  # 4 CV fits, 1 refit
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):  # the one check is still made
+        GridSearch(FinitenessSpy(), {"C": [0.1, 1.0]}, cv=2).fit(bad, y)
+    import sklearn
+
+    assert sklearn.get_config()["assume_finite"] is False  # and does not leak

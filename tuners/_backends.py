@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from joblib import Parallel, delayed
+from sklearn import config_context
 from sklearn.base import clone
 from threadpoolctl import ThreadpoolController
 
@@ -139,7 +140,10 @@ def fit_and_score(
     stage = "fit"
     try:
         with one_thread():
-            fit_weighted(estimator, *train, normalize_weights=settings.normalize_weights)
+            # the rows passed check_array's finiteness check once, when the search took them
+            # (resolve_rows): scikit-learn need not scan them again in every fit
+            with config_context(assume_finite=True):
+                fit_weighted(estimator, *train, normalize_weights=settings.normalize_weights)
             fit_seconds = time.perf_counter() - started
             stage = "score"
             score = settings.scorer(
