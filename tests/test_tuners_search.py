@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -431,7 +432,7 @@ def test_halving_without_a_tree_uses_row_subsets(data):
 class FinitenessSpy(WeightSpy):
     """Records whether scikit-learn would scan the rows for NaN and infinity during its fit."""
 
-    seen: list = []
+    seen: ClassVar[list] = []
 
     def fit(self, X, y, sample_weight=None):
         import sklearn
