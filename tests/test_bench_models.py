@@ -93,3 +93,15 @@ def test_full_search_on_other_folds_measures_its_own_regret(capsys):
         models.run(("synthetic",), rows=2000, full_cv_seeds=-1)
     with pytest.raises(ValueError, match="needs full_side='search'"):
         models.run(("synthetic",), rows=2000, full_cv_seeds=1, full_side="project")
+
+
+def test_fully_grown_forests_run_only_when_named():
+    grown = models.families()["random_forest_grown"]
+    assert grown[0]().get_params()["max_depth"] is None  # capacity fixed: fully grown trees
+    assert "max_depth" not in grown[1] and "min_weight_fraction_leaf" not in grown[1]
+    results = models.run(("synthetic",), rows=2000, n_iter=2, cv=2, methods=("uniform",),
+                         family_names=["random_forest_grown"])  # fmt: skip
+    assert list(results["datasets"]["synthetic"]) == ["random_forest_grown"]
+    default = models.run(("synthetic",), rows=1000, n_iter=1, cv=2, methods=("uniform",))
+    assert "random_forest_grown" not in default["meta"]["families"]
+    assert "random_forest" in default["meta"]["families"]
