@@ -105,3 +105,18 @@ def test_fully_grown_forests_run_only_when_named():
     default = models.run(("synthetic",), rows=1000, n_iter=1, cv=2, methods=("uniform",))
     assert "random_forest_grown" not in default["meta"]["families"]
     assert "random_forest" in default["meta"]["families"]
+
+
+def test_the_picks_cv_standard_error_is_recorded_and_reported():
+    results = models.run(("synthetic",), rows=2000, n_iter=3, cv=3, family_names=["hgb"],
+                         methods=("uniform",), seeds=2)  # fmt: skip
+    record = results["datasets"]["synthetic"]["hgb"]
+    runs = record["coresets"]["uniform"]["runs"]
+    assert record["full"]["cv_se"] > 0 and all(run["cv_se"] > 0 for run in runs)
+    assert runs[0]["cv_se"] != runs[1]["cv_se"]  # two draws, two coresets
+    text = models.render_markdown(results)
+    median = np.median([run["cv_se"] for run in runs])
+    line = f"- synthetic, hgb: full search {record['full']['cv_se']:.4f}; uniform {median:.4f}"
+    assert line in text
+    cv_results = {"std_test_score": np.array([0.3, 0.06])}
+    assert models._cv_standard_error(cv_results, 1, 4) == pytest.approx(0.03)

@@ -195,7 +195,8 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
         full_seconds = time.perf_counter() - started
         full_record = {"pick": full.best_params_, "seconds": full_seconds,
                        "test_auc": test_auc(full.best_params_),
-                       "cv_auc": float(full.best_score_)}  # fmt: skip
+                       "cv_auc": float(full.best_score_),
+                       "cv_se": _cv_standard_error(full.cv_results_, full.best_index_, cv)}  # fmt: skip
         # the same full search on other (shuffled) CV folds: how far its own pick moves
         # with the folds, the yardstick for a coreset search's regret
         others = []
@@ -228,6 +229,7 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
                 "seed": seed, "size": size, "pick": pick, "build_seconds": build_seconds,
                 "seconds": seconds, "test_auc": auc, "regret": record["full"]["test_auc"] - auc,
                 "speedup": full_seconds / seconds, "cv_auc": float(search.best_score_),
+                "cv_se": _cv_standard_error(search.cv_results_, search.best_index_, cv),
             })  # fmt: skip
             if full_side == "project":  # where the best configuration ranked on the coreset
                 scores = np.asarray(search.cv_results_["mean_test_score"])
@@ -240,6 +242,13 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
         # seed 0's run at the top level (as a one-seed run records it), every seed's below
         record["coresets"][method] = {**runs[0], "runs": runs} if seeds > 1 else runs[0]
     return record
+
+
+def _cv_standard_error(cv_results: dict, index: int, cv: int) -> float:
+    """Standard error of a configuration's mean CV score: the standard deviation of its fold
+    scores over sqrt(folds). A search ranks configurations by their means, so two whose
+    means differ by less than about twice this are ordered by the folds' noise."""
+    return float(cv_results["std_test_score"][index]) / float(np.sqrt(cv))
 
 
 def _regrets(cell: dict) -> list[float]:
@@ -421,12 +430,36 @@ def render_markdown(results: dict) -> str:
                      f"{int(np.sum(regrets <= 0.002))} of {regrets.size} | 1x |")  # fmt: skip
     best = min(summary, key=lambda m: (summary[m]["worst"], summary[m]["mean"]))
     lines += ["", f"Smallest worst-case regret in this run: `{best}`.", ""]
+    noise = _noise_lines(results)
+    if noise:
+        intro = ("Standard error of the picked configuration's mean CV score (fold scores' "
+                 "standard deviation / sqrt(folds)): the full search's, then each method's "
+                 "(median of the draws):")
+        lines += [intro, "", *noise, ""]
     ranks = _rank_lines(results)
     if ranks:
         intro = ("Where the best configuration (best test AUC refit on all rows) ranked in each "
                  "coreset search's CV ranking (1: picked; one number per seed):")
         lines += [intro, "", *ranks, ""]
     return "\n".join(lines)
+
+
+def _noise_lines(results: dict) -> list[str]:
+    """'- data set, family: full X; method Y ...' for runs that recorded cv_se."""
+    lines = []
+    for name, data in results["datasets"].items():
+        for family, record in data.items():
+            full = record["full"].get("cv_se")
+            cells = []
+            for method in results["meta"]["methods"]:
+                cell = record["coresets"][method]
+                errors = [run.get("cv_se") for run in cell.get("runs", [cell])]
+                if None not in errors:
+                    cells.append(f"{method} {np.median(errors):.4f}")
+            if cells:
+                head = f"full search {full:.4f}; " if full is not None else ""
+                lines.append(f"- {name}, {family}: " + head + "; ".join(cells))
+    return lines
 
 
 def _rank_lines(results: dict) -> list[str]:
