@@ -246,8 +246,8 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
 
 def _cv_standard_error(cv_results: dict, index: int, cv: int) -> float:
     """Standard error of a configuration's mean CV score: the standard deviation of its fold
-    scores over sqrt(folds). A search ranks configurations by their means, so two whose
-    means differ by less than about twice this are ordered by the folds' noise."""
+    scores over sqrt(folds). The scale of the folds' noise in each mean; configurations
+    compared on the same folds share part of it, so their ranking is less noisy than this."""
     return float(cv_results["std_test_score"][index]) / float(np.sqrt(cv))
 
 
