@@ -444,38 +444,41 @@ def render_markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _noise_lines(results: dict) -> list[str]:
-    """'- data set, family: full X; method Y ...' for runs that recorded cv_se."""
+def _per_run_lines(results: dict, key: str, cell_text, head_text) -> list[str]:
+    """'- data set, family...: method (its runs' ``key`` values) ...', one line per (data set,
+    family) whose runs all recorded ``key``: ``cell_text(values)`` words a method's values,
+    ``head_text(name, family, record)`` begins the line."""
     lines = []
     for name, data in results["datasets"].items():
         for family, record in data.items():
-            full = record["full"].get("cv_se")
             cells = []
             for method in results["meta"]["methods"]:
                 cell = record["coresets"][method]
-                errors = [run.get("cv_se") for run in cell.get("runs", [cell])]
-                if None not in errors:
-                    cells.append(f"{method} {np.median(errors):.4f}")
+                values = [run.get(key) for run in cell.get("runs", [cell])]
+                if None not in values:
+                    cells.append(f"{method} {cell_text(values)}")
             if cells:
-                head = f"full search {full:.4f}; " if full is not None else ""
-                lines.append(f"- {name}, {family}: " + head + "; ".join(cells))
+                lines.append(head_text(name, family, record) + "; ".join(cells))
     return lines
+
+
+def _noise_lines(results: dict) -> list[str]:
+    """'- data set, family: full search X; method Y ...' for runs that recorded cv_se (the
+    median of a method's draws)."""
+
+    def head(name, family, record):
+        full = record["full"].get("cv_se")
+        return f"- {name}, {family}: " + (f"full search {full:.4f}; " if full is not None else "")
+
+    return _per_run_lines(results, "cv_se", lambda errors: f"{np.median(errors):.4f}", head)
 
 
 def _rank_lines(results: dict) -> list[str]:
     """'- data set, family: method ranks ...' for runs that recorded best_config_rank."""
-    lines = []
-    for name, data in results["datasets"].items():
-        for family, record in data.items():
-            cells = []
-            for method in results["meta"]["methods"]:
-                cell = record["coresets"][method]
-                ranks = [run.get("best_config_rank") for run in cell.get("runs", [cell])]
-                if None not in ranks:
-                    cells.append(f"{method} {', '.join(map(str, ranks))}")
-            if cells:
-                lines.append(f"- {name}, {family} (of {record['configs']}): " + "; ".join(cells))
-    return lines
+    return _per_run_lines(
+        results, "best_config_rank", lambda ranks: ", ".join(map(str, ranks)),
+        lambda name, family, record: f"- {name}, {family} (of {record['configs']}): ",
+    )  # fmt: skip
 
 
 def _regret_cell(cell: dict) -> str:
