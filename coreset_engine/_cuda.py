@@ -33,6 +33,7 @@ import numpy as np
 
 from ._backend import CpuRows
 from ._cpu import RowScan, score_matrix
+from ._linalg import factorizes
 
 #: Chunks with fewer rows run on the CPU: upload and launches would cost more than they save.
 #: Merges (2 x coreset_size rows) stay below it.
@@ -480,6 +481,9 @@ class CudaRows:
         gram[:d, d] = col_sum
         gram[d, :d] = col_sum
         gram[d, d] = n
+        float32_products = self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+        if float32_products and not factorizes(gram):  # as on the CPU: a broken null direction
+            gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
         return gram
 
     # ---------------------------------------------------------------------------- scores

@@ -198,6 +198,21 @@ def _simulator_checks() -> dict:
     )
     results["global_scores_rel"] = float(np.max(np.abs(scores / cpu - 1)))
 
+    # float32 rows whose one-hot block float32 products break: both take float64 products
+    onehot = np.eye(4)[rng.choice(4, size=20_000, p=[0.6, 0.3, 0.09, 0.01])]
+    z = rng.normal(size=20_000)
+    X = np.column_stack([z * 3 + 40, z * 3 + 40.05, onehot]).astype(np.float32)
+    col_max = np.abs(X).max(axis=0).astype(np.float64)
+    col_sum = X.sum(axis=0, dtype=np.float64)
+    rows = _cuda.CudaRows.upload(X, np.zeros(len(X), dtype=np.int64), _cuda.library("numpy"))
+    gram_cpu = gram_with_intercept(X, col_max, col_sum)
+    results["one_hot_f32_gram_rel"] = float(
+        np.max(np.abs(rows.gram_with_intercept(col_max, col_sum) - gram_cpu) / gram_cpu.max())
+    )
+    results["one_hot_f32_gram_exact"] = bool(
+        np.array_equal(gram_cpu, gram_with_intercept(X.astype(np.float64), col_max, col_sum))
+    )
+
     # a whole tree: leaves on the "GPU" (the threshold lowered), merges on the CPU
     from coreset_engine import CoresetTree
 
@@ -265,6 +280,9 @@ def test_simulated_gram_and_scores_match_cpu(simulated):
         assert case["take_scores_rel"] < tolerance, case["name"]
         assert case["scores_end_to_end_rel"] < 10 * tolerance, case["name"]
     assert simulated["global_scores_rel"] < 1e-5
+    # where float32 products break a one-hot null direction, both backends take float64 ones
+    assert simulated["one_hot_f32_gram_exact"]
+    assert simulated["one_hot_f32_gram_rel"] < 1e-12
 
 
 def test_simulated_sampling_probabilities_match_cpu(simulated):

@@ -138,6 +138,43 @@ def test_gram_survives_huge_float32_values():
     assert np.isfinite(norms).all()
 
 
+def _one_hot_float32_rows(n=40_000, seed=0):
+    """float32 rows with a one-hot block (exactly dependent with the intercept) beside
+    continuous columns far from zero: float32 products break that null direction."""
+    rng = np.random.default_rng(seed)
+    onehot = np.eye(6)[rng.choice(6, size=n, p=[0.5, 0.2, 0.15, 0.1, 0.04, 0.01])]
+    z = rng.normal(size=n)
+    continuous = np.column_stack([z * 3 + 40, z * 3 + 40 + rng.normal(scale=0.05, size=n),
+                                  rng.lognormal(size=n) * 100])  # fmt: skip
+    return np.hstack([continuous, onehot]).astype(np.float32)
+
+
+def test_float32_gram_falls_back_to_float64_products_where_rounding_breaks_a_null_direction():
+    from coreset_engine._linalg import _block_gram, factorizes
+
+    X = _one_hot_float32_rows()
+    col_max = np.abs(X).max(axis=0).astype(np.float64)
+    gram = gram_with_intercept(X, col_max)
+    float32_only = gram.copy()
+    float32_only[:-1, :-1] = _block_gram(X, np.float32)
+    assert not factorizes(float32_only)  # the float32 products alone need a large jitter
+    assert factorizes(gram)
+    # the same float64 products the float64 path takes, bit for bit
+    np.testing.assert_array_equal(gram, gram_with_intercept(X.astype(np.float64), col_max))
+    reference = naive.root_leverage_scores(X.astype(np.float64))
+    got = projected_row_norms(X, leverage_projection(gram))
+    np.testing.assert_allclose(got, reference, rtol=1e-3)  # float32 scoring's rounding
+    damped = projected_row_norms(X, leverage_projection(float32_only))
+    assert np.abs(damped / reference - 1).max() > 1e-2  # what the float32 products gave
+    # rows without exact dependencies keep the float32 products
+    rng = np.random.default_rng(1)
+    Y = rng.normal(size=(40_000, 9)).astype(np.float32)
+    fast = gram_with_intercept(Y, np.abs(Y).max(axis=0).astype(np.float64))
+    exact = gram_with_intercept(Y.astype(np.float64), np.abs(Y).max(axis=0).astype(np.float64))
+    assert not np.array_equal(fast, exact)
+    np.testing.assert_allclose(fast, exact, rtol=1e-4, atol=1e-2)
+
+
 @pytest.mark.parametrize("m", [1, 10, 199, 200, 500])
 def test_inclusion_probabilities_match_reference(m):
     rng = np.random.default_rng(m)
