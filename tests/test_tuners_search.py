@@ -441,15 +441,38 @@ class FinitenessSpy(WeightSpy):
         return super().fit(X, y, sample_weight)
 
 
-def test_search_fits_skip_the_finiteness_scan_its_input_check_already_made(data):
+def test_search_fits_skip_the_finiteness_scan_its_input_check_already_made(data, monkeypatch):
+    import sklearn
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn.preprocessing import FunctionTransformer
+
+    from tuners import _backends
+
+    assert _backends._fits_its_input(LogisticRegression())
+    assert _backends._fits_its_input(HistGradientBoostingClassifier())
+    for other in (make_pipeline(StandardScaler(), LogisticRegression()),
+                  RandomForestClassifier(), FinitenessSpy()):  # fmt: skip
+        assert not _backends._fits_its_input(other)  # wrappers, and estimators we do not know
+    monkeypatch.setattr(_backends, "_DIRECT_MODULES", (*_backends._DIRECT_MODULES, __name__))
     X, y = data
     FinitenessSpy.seen = []
     GridSearch(FinitenessSpy(), {"C": [0.1, 1.0]}, cv=2).fit(X, y)
     assert len(FinitenessSpy.seen) == 5 and all(FinitenessSpy.seen[:4])  # 4 CV fits, 1 refit
+    FinitenessSpy.seen = []
+    GridSearch(make_pipeline(FinitenessSpy()), {"finitenessspy__C": [1.0]}, cv=2).fit(X, y)
+    assert not any(FinitenessSpy.seen)  # a Pipeline's steps may make NaN from finite rows
+    assert sklearn.get_config()["assume_finite"] is False  # and the setting does not leak
     bad = X.copy()
     bad[3, 1] = np.nan
     with pytest.raises(ValueError, match="NaN"):  # the one check is still made
         GridSearch(FinitenessSpy(), {"C": [0.1, 1.0]}, cv=2).fit(bad, y)
-    import sklearn
-
-    assert sklearn.get_config()["assume_finite"] is False  # and does not leak
+    with pytest.raises(ValueError, match=r"targets y given to GridSearch.fit must be finite\. "
+                                         r"Got np.float64\(nan\) at row 7"):  # fmt: skip
+        GridSearch(FinitenessSpy(), {"C": [1.0]}, cv=2).fit(X, np.where(np.arange(len(y)) == 7,
+                                                                       np.nan, y))  # fmt: skip
+    # a step that makes infinity from finite rows: every fit fails as before, with the reason
+    logged = make_pipeline(FunctionTransformer(np.log), LogisticRegression())
+    positive = np.abs(X) + 1.0
+    positive[5, 0] = 0.0
+    with pytest.raises(ValueError, match="infinity"):
+        GridSearch(logged, {"logisticregression__C": [1.0]}, cv=2).fit(positive, y)

@@ -122,6 +122,23 @@ def one_thread():
     return _controller[0][1].limit(limits=1)
 
 
+#: scikit-learn modules whose estimators fit the X and y they are given, untransformed.
+_DIRECT_MODULES = ("sklearn.linear_model", "sklearn.tree", "sklearn.ensemble", "sklearn.svm",
+                   "sklearn.neighbors", "sklearn.naive_bayes", "sklearn.discriminant_analysis")  # fmt: skip
+
+
+def _fits_its_input(estimator) -> bool:
+    """Whether scikit-learn may skip its NaN/inf scan in this estimator's fit: a search's rows
+    and targets were checked finite once, when it took them (``resolve_rows``), so an estimator
+    that fits them as given need not scan them again (on a 20,000-row coreset that scan was
+    13-20% of a 48-fit logistic-regression grid). Not for Pipelines and other meta-estimators,
+    whose steps may make non-finite values from finite ones (a log of 0)."""
+    module = type(estimator).__module__
+    direct = any(module == name or module.startswith(name + ".") for name in _DIRECT_MODULES)
+    wrapper = any(hasattr(estimator, name) for name in ("steps", "estimator", "estimators"))
+    return direct and not wrapper
+
+
 def fit_and_score(
     task: FitTask, settings: FitSettings, estimator=None, train=None, held_out=None
 ) -> FitResult:
@@ -139,11 +156,8 @@ def fit_and_score(
     started = time.perf_counter()
     stage = "fit"
     try:
-        with one_thread():
-            # the rows passed check_array's finiteness check once, when the search took them
-            # (resolve_rows): scikit-learn need not scan them again in every fit
-            with config_context(assume_finite=True):
-                fit_weighted(estimator, *train, normalize_weights=settings.normalize_weights)
+        with one_thread(), config_context(assume_finite=_fits_its_input(estimator)):
+            fit_weighted(estimator, *train, normalize_weights=settings.normalize_weights)
             fit_seconds = time.perf_counter() - started
             stage = "score"
             score = settings.scorer(

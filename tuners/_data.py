@@ -64,9 +64,9 @@ def resolve_rows(data, y=None, sample_weight=None, *, level: int = 0, caller: st
         X = check_array(data.X, dtype=(np.float64, np.float32))
         # decoded labels (the data's own values, not codes), so fitted models predict them and
         # score against test labels as the data holds them
-        labels = getattr(data, "decoded_y", data.y)
+        labels = _check_targets(getattr(data, "decoded_y", data.y), caller)
         return WeightedRows(
-            X, np.asarray(labels), _check_weights(data.weights, len(X), caller),
+            X, labels, _check_weights(data.weights, len(X), caller),
             np.asarray(data.indices, dtype=np.int64), leaf_size,
         )  # fmt: skip
     if y is None:
@@ -74,13 +74,27 @@ def resolve_rows(data, y=None, sample_weight=None, *, level: int = 0, caller: st
             f"{caller}.fit needs y with an array X (or pass a Coreset or a CoresetTree)."
         )
     X = check_array(data, dtype=(np.float64, np.float32))
-    y = np.asarray(y)
+    y = _check_targets(y, caller)
     check_consistent_length(X, y)
     if sample_weight is None:
         weights = np.ones(len(X))
     else:
         weights = _check_weights(sample_weight, len(X), caller)
     return WeightedRows(X, y, weights)
+
+
+def _check_targets(y, caller: str) -> np.ndarray:
+    """y as an array; numeric targets must be finite (the searches' fits skip scikit-learn's
+    own scan of their rows, see ``tuners._backends.fit_and_score``)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "fc" and not np.all(np.isfinite(y)):
+        finite_rows = np.isfinite(y.reshape(y.shape[0], -1)).all(axis=1)
+        row = int(np.flatnonzero(~finite_rows)[0])
+        raise ValueError(
+            f"The targets y given to {caller}.fit must be finite. Got {y[row]!r} at row {row} "
+            "instead."
+        )
+    return y
 
 
 def _check_weights(weights, n_rows: int, caller: str) -> np.ndarray:
