@@ -118,5 +118,7 @@ def test_the_picks_cv_standard_error_is_recorded_and_reported():
     median = np.median([run["cv_se"] for run in runs])
     line = f"- synthetic, hgb: full search {record['full']['cv_se']:.4f}; uniform {median:.4f}"
     assert line in text
-    cv_results = {"std_test_score": np.array([0.3, 0.06])}
-    assert models._cv_standard_error(cv_results, 1, 4) == pytest.approx(0.03)
+    folds = np.array([0.70, 0.74, 0.75, 0.81])
+    cv_results = {"std_test_score": np.array([0.3, np.std(folds)])}  # as searches record it
+    expected = np.std(folds, ddof=1) / np.sqrt(4)
+    assert models._cv_standard_error(cv_results, 1, 4) == pytest.approx(expected)

@@ -245,10 +245,12 @@ def run_one(name, data, family, factory, space, *, share, n_iter, cv, methods, e
 
 
 def _cv_standard_error(cv_results: dict, index: int, cv: int) -> float:
-    """Standard error of a configuration's mean CV score: the standard deviation of its fold
-    scores over sqrt(folds). The scale of the folds' noise in each mean; configurations
-    compared on the same folds share part of it, so their ranking is less noisy than this."""
-    return float(cv_results["std_test_score"][index]) / float(np.sqrt(cv))
+    """Standard error of a configuration's mean CV score: the sample standard deviation of its
+    fold scores (``std_test_score`` is the population one, ddof 0) over sqrt(folds), i.e.
+    std_test_score / sqrt(folds - 1). The scale of the folds' noise in each mean;
+    configurations compared on the same folds share part of it, so their ranking is less noisy
+    than this."""
+    return float(cv_results["std_test_score"][index]) / float(np.sqrt(cv - 1))
 
 
 def _regrets(cell: dict) -> list[float]:
@@ -433,8 +435,9 @@ def render_markdown(results: dict) -> str:
     noise = _noise_lines(results)
     if noise:
         intro = ("Standard error of the picked configuration's mean CV score (fold scores' "
-                 "standard deviation / sqrt(folds)): the full search's, then each method's "
-                 "(median of the draws):")
+                 "sample standard deviation / sqrt(folds)): "
+                 + ("" if projected else "the full search's, then ")
+                 + "each method's (median of the draws):")
         lines += [intro, "", *noise, ""]
     ranks = _rank_lines(results)
     if ranks:
