@@ -29,13 +29,22 @@ def class_budgets(
     n_present = int(present.sum())
     floor = np.minimum(class_sizes, int(np.ceil(size / (2 * max(n_present, 1)))))
     totals = np.where(present, np.maximum(class_score_totals, 0.0), 0.0)
+    if not np.all(np.isfinite(totals)):
+        raise ValueError(
+            "The 'class_score_totals' parameter of class_budgets must be finite for every "
+            f"class with rows. Got {np.asarray(class_score_totals)!r} instead."
+        )
     if totals.sum() <= 0:
         totals = class_sizes.astype(np.float64)
 
     def allotted(scale: float) -> np.ndarray:
         return np.clip(scale * totals, floor, class_sizes)
 
-    low, high = 0.0, size / max(totals[present].min(), 1e-300)
+    # at this scale every class with a positive total is allotted all its rows or all of size
+    # (a class whose total is 0 keeps its floor at any scale)
+    with np.errstate(over="ignore"):  # a subnormal total: bisect from the largest float
+        high = min(size / totals[totals > 0].min(), np.finfo(np.float64).max)
+    low = 0.0
     for _ in range(200):  # bisection on the proportionality constant
         mid = 0.5 * (low + high)
         if not low < mid < high:  # the interval is down to adjacent floats: no more change
@@ -49,21 +58,29 @@ def class_budgets(
     remainder = size - int(budgets.sum())
     if remainder > 0:  # largest remainders first, only where rows are left
         order = np.argsort(-(shares - budgets), kind="stable")
-        for c in order:
-            if remainder == 0:
-                break
-            if budgets[c] < class_sizes[c]:
-                budgets[c] += 1
-                remainder -= 1
+        _hand_out(budgets, order, remainder, lambda c: budgets[c] < class_sizes[c], 1)
     elif remainder < 0:
         order = np.argsort(shares - budgets, kind="stable")
-        for c in order:
-            if remainder == 0:
-                break
-            if budgets[c] > floor[c]:
-                budgets[c] -= 1
-                remainder += 1
+        _hand_out(budgets, order, -remainder, lambda c: budgets[c] > floor[c], -1)
     return budgets
+
+
+def _hand_out(budgets: np.ndarray, order: np.ndarray, count: int, room, step: int) -> int:
+    """Move ``count`` rows one at a time into (``step`` 1) or out of (-1) the classes in
+    ``order`` that have ``room``, pass after pass (one pass unless classes whose totals are 0
+    must take what the others cannot); returns how many could not be moved."""
+    while count > 0:
+        moved = False
+        for c in order:
+            if count == 0:
+                break
+            if room(c):
+                budgets[c] += step
+                count -= 1
+                moved = True
+        if not moved:
+            break
+    return count
 
 
 def class_inclusion_probabilities(

@@ -417,3 +417,19 @@ def test_softmax_residual_rows_match_reference(n_classes):
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-7 * row_weight.max())
     assert loss == pytest.approx(expected_loss, rel=1e-6)
     np.testing.assert_allclose(out.sum(axis=1), 0.0, atol=1e-6 * row_weight.max())
+
+
+def test_class_budgets_sum_to_the_size_when_a_class_scores_zero():
+    from coreset_engine._sampling import class_budgets
+
+    # a class whose rows all score 0 keeps its floor; the others share the rest by score
+    budgets = class_budgets(np.array([0.0, 1.0, 2.0]), np.array([5, 50, 50]), 20)
+    assert budgets.sum() == 20 and budgets[0] == 4 and budgets[2] > budgets[1]
+    # where the scoring classes run out of rows, the zero-score class takes the rest
+    budgets = class_budgets(np.array([0.0, 1.0, 2.0]), np.array([50, 5, 5]), 20)
+    assert budgets.tolist() == [10, 5, 5]
+    # a subnormal total: the budgets still sum to the size, no class below its floor of 5
+    budgets = class_budgets(np.array([1e-320, 1.0]), np.array([100, 100]), 20)
+    assert budgets.sum() == 20 and budgets.min() >= 5
+    with pytest.raises(ValueError, match="'class_score_totals' parameter of class_budgets"):
+        class_budgets(np.array([np.nan, 1.0]), np.array([5, 50]), 20)
