@@ -31,8 +31,9 @@ class CpuRows:
     def scan(self, hashes: bool = False) -> RowScan:
         return scan_rows(self.X, self.labels, hashes=hashes)
 
-    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray) -> np.ndarray:
-        return gram_with_intercept(self.X, col_max, col_sum)
+    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray, *,
+                            float64_products: bool = False) -> np.ndarray:  # fmt: skip
+        return gram_with_intercept(self.X, col_max, col_sum, float64_products=float64_products)
 
 
 class CpuBackend:

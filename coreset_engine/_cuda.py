@@ -463,13 +463,16 @@ class CudaRows:
         return RowScan(first_bad, col_max, col_sum, out)
 
     # ------------------------------------------------------------------------------ Gram
-    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray) -> np.ndarray:
+    def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray, *,
+                            float64_products: bool = False) -> np.ndarray:  # fmt: skip
         """As :func:`coreset_engine._linalg.gram_with_intercept`: [X, 1]^T [X, 1], float64."""
         n, d = self.n, self.d
         gram = np.empty((d + 1, d + 1))
         scale = float(col_max.max()) if d else 0.0
         square_sum_bound = scale * scale * max(n, 1)
-        if (self.dtype == np.float64 and square_sum_bound < 1e300) or (
+        if float64_products and square_sum_bound < 1e300:
+            gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
+        elif (self.dtype == np.float64 and square_sum_bound < 1e300) or (
             self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
         ):
             gram[:d, :d] = self.lib.gram(self.X)
@@ -481,7 +484,9 @@ class CudaRows:
         gram[:d, d] = col_sum
         gram[d, :d] = col_sum
         gram[d, d] = n
-        float32_products = self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+        float32_products = not float64_products and (
+            self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+        )
         if float32_products and not factorizes(gram):  # as on the CPU: a broken null direction
             gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
         return gram

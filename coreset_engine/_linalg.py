@@ -34,21 +34,27 @@ _RELATIVE_JITTER = 1e-10
 
 
 def gram_with_intercept(
-    X: np.ndarray, col_max: np.ndarray, col_sum: np.ndarray | None = None
-) -> np.ndarray:
+    X: np.ndarray, col_max: np.ndarray, col_sum: np.ndarray | None = None, *,
+    float64_products: bool = False,
+) -> np.ndarray:  # fmt: skip
     """Return [X, 1]^T [X, 1] in float64, shape (d + 1, d + 1).
 
     Partial Gram matrices of fixed row blocks run in parallel threads (single-threaded BLAS
     each) and are added in float64 in block order. float32 input uses float32 BLAS unless its
     magnitudes could overflow; then the Gram is accumulated in float64 over column-scaled
     blocks, so values such as 1e30 stay finite. Where float32 products leave a Gram that does
-    not factorise (:func:`factorizes`), it is made again from float64 products. ``col_max`` is max |x| per column; ``col_sum`` the column sums if known.
+    not factorise (:func:`factorizes`), it is made again from float64 products;
+    ``float64_products`` asks for those from the start (a caller that found a larger Gram built
+    on this one unfactorisable: the least-squares task's [X, 1, y]). ``col_max`` is max |x|
+    per column; ``col_sum`` the column sums if known.
     """
     n, d = X.shape
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
-    if (
+    if float64_products and square_sum_bound < 1e300:
+        gram[:d, :d] = _block_gram(X, np.float64)
+    elif (
         X.dtype == np.float64
         and square_sum_bound < 1e300
         or X.dtype == np.float32
@@ -64,7 +70,11 @@ def gram_with_intercept(
     gram[:d, d] = column_sums
     gram[d, :d] = column_sums
     gram[d, d] = n
-    float32_products = X.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+    float32_products = (
+        not float64_products
+        and X.dtype == np.float32
+        and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
+    )
     if float32_products and not factorizes(gram):  # rounding broke an exact null direction
         gram[:d, :d] = _block_gram(X, np.float64)
     return gram

@@ -433,3 +433,21 @@ def test_class_budgets_sum_to_the_size_when_a_class_scores_zero():
     assert budgets.sum() == 20 and budgets.min() >= 5
     with pytest.raises(ValueError, match="'class_score_totals' parameter of class_budgets"):
         class_budgets(np.array([np.nan, 1.0]), np.array([5, 50]), 20)
+
+
+def test_least_squares_gram_of_float32_rows_takes_float64_products_where_y_fits_almost_exactly():
+    from coreset_engine._backend import CpuBackend
+    from coreset_engine._linalg import augmented_gram, factorizes
+    from coreset_engine.tasks import get_task
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(10_000, 3)) + 20).astype(np.float32)
+    y = X.astype(np.float64) @ rng.normal(size=3) + rng.normal(scale=0.01, size=10_000)
+    rows = CpuBackend().rows(X, y)
+    scan = rows.scan()
+    float32_gram = rows.gram_with_intercept(scan.col_max, scan.col_sum)
+    assert factorizes(float32_gram) and not factorizes(augmented_gram(X, y, float32_gram))
+    stats = get_task("linear_regression").leaf_stats(rows, scan, X, y, 0)
+    exact = rows.gram_with_intercept(scan.col_max, scan.col_sum, float64_products=True)
+    np.testing.assert_array_equal(stats.gram, augmented_gram(X, y, exact))
+    assert factorizes(stats.gram)

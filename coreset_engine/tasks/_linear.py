@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._linalg import augmented_gram
+from .._linalg import augmented_gram, factorizes
 from .._targets import TargetPass
 from ..methods import NodeStats
 from ._base import Task, register_task
@@ -30,7 +30,13 @@ class LinearRegressionTask(Task):
 
     def leaf_stats(self, rows, scan, X, labels, n_classes) -> NodeStats:
         gram = rows.gram_with_intercept(scan.col_max, scan.col_sum)
-        return NodeStats(X.shape[0], augmented_gram(X, labels, gram), np.zeros(0, np.int64))
+        augmented = augmented_gram(X, labels, gram)
+        if X.dtype == np.float32 and not factorizes(augmented):
+            # float32 products of X beside float64 ones with y: where y is nearly a linear
+            # function of X, their rounding outweighs the residual direction
+            gram = rows.gram_with_intercept(scan.col_max, scan.col_sum, float64_products=True)
+            augmented = augmented_gram(X, labels, gram)
+        return NodeStats(X.shape[0], augmented, np.zeros(0, np.int64))
 
     def hash_keys(self, labels: np.ndarray) -> np.ndarray:
         return np.ascontiguousarray(labels, dtype=np.float64).view(np.uint64)
