@@ -403,9 +403,8 @@ def _resolve_source(data, y, sample_weight) -> _Source:
                 f"{CALLER} takes y and sample_weight only with an array; a CoresetTree streams "
                 "its own rows and labels."
             )
-        counts = data.class_counts_
-        present = np.flatnonzero(counts)
-        lookup = np.full(counts.size, -1, dtype=np.int64)
+        present, classes, totals = tree_class_totals(data)
+        lookup = np.full(data.class_counts_.size, -1, dtype=np.int64)
         lookup[present] = np.arange(present.size)
 
         def tree_chunks(chunk_size):
@@ -414,8 +413,7 @@ def _resolve_source(data, y, sample_weight) -> _Source:
             for _, X, labels in data.iter_source_chunks(chunk_size):
                 yield X, lookup[labels], None
 
-        return _Source(tree_chunks, tree_classes(data)[present],
-                       counts[present].astype(np.float64), data.n_features_in_,
+        return _Source(tree_chunks, classes, totals, data.n_features_in_,
                        data.get_coreset())  # fmt: skip
     if callable(data) and not hasattr(data, "shape"):
         if y is not None or sample_weight is not None:
@@ -447,6 +445,14 @@ def _resolve_source(data, y, sample_weight) -> _Source:
             yield X[part], codes[part], None if weights is None else weights[part]
 
     return _Source(array_chunks, classes, totals, X.shape[1])
+
+
+def tree_class_totals(tree) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the label codes present in a tree's rows, their label values, their row counts as
+    floats): the classes and class totals a full refit of the tree uses."""
+    counts = np.asarray(tree.class_counts_)
+    present = np.flatnonzero(counts)
+    return present, tree_classes(tree)[present], counts[present].astype(np.float64)
 
 
 def tree_classes(tree) -> np.ndarray:
@@ -596,6 +602,18 @@ def _fit_coreset(coreset, layout, C, classes):
                             C, layout.fit_intercept)  # fmt: skip
 
 
+def solve_tree_objective_on_rows(tree, X, labels, weights, C, class_weight, fit_intercept,
+                                 warm_start=None):  # fmt: skip
+    """The objective ``fit_logistic_full(tree, C=C, class_weight=class_weight,
+    fit_intercept=fit_intercept)`` minimises over all the tree's rows (its classes and, for
+    "balanced", its class counts), solved on the given weighted rows in memory by
+    :func:`solve_on_coreset`: the warm start of ``refit="full"`` in ``tuners``. Raises
+    ValueError for a class_weight that does not fit the tree's classes."""
+    _, classes, totals = tree_class_totals(tree)
+    factors = _class_factors(class_weight, classes, totals)
+    return solve_on_coreset(X, labels, weights, classes, factors, C, fit_intercept, warm_start)
+
+
 def solve_on_coreset(X, labels, weights, classes, class_factors, C, fit_intercept,
                      warm_start=None):  # fmt: skip
     """The full refit's objective (its per-class factors ``class_factors`` of ``classes``,
@@ -603,7 +621,7 @@ def solve_on_coreset(X, labels, weights, classes, class_factors, C, fit_intercep
     WARM_START_TOL, from ``warm_start``: tighter than the coreset's own distance to the full
     optimum (~1e-3), so the full passes start where Newton's steps are good. The factors go
     into the row weights (no class_weight to look labels up in). None if the rows lack a
-    class. Also the warm start of ``refit="full"`` in ``tuners``."""
+    class."""
     labels = np.asarray(labels)
     if not np.array_equal(np.unique(labels), classes):
         return None

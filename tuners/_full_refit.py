@@ -42,11 +42,11 @@ def refit_on_all_rows(search, params: dict, tree, coreset_rows, caller: str):
     n_rows = tree.n_samples_
     if _is_streamable_logistic(search.estimator, params):
         return _refit_logistic(search, estimator, tree, coreset_rows, n_rows)
-    from coreset_engine._full_fit import tree_classes
+    from coreset_engine._full_fit import tree_class_totals, tree_classes
 
     values = tree_classes(tree)  # rows come encoded as the coreset's, labels as codes
     if hasattr(estimator, "partial_fit"):
-        classes = values[np.flatnonzero(tree.class_counts_)]
+        _, classes, _ = tree_class_totals(tree)
         for _, X, labels in tree.iter_source_chunks():
             if "classes" in _parameters(estimator.partial_fit):
                 estimator.partial_fit(X, values[labels], classes=classes)
@@ -86,23 +86,20 @@ def _refit_logistic(search, estimator, tree, coreset_rows, n_rows):
 
 def _polished(warm, coreset_rows, tree, C, params):
     """The coreset refit solved on the coreset's rows to the relative gap the engine's own warm
-    start reaches (``coreset_engine._full_fit.solve_on_coreset``, from ``warm``), with the class
-    weights the full refit uses ("balanced" from the tree's class counts). A solver's own
-    stopping rule (lbfgs: tol 1e-4 on the gradient) leaves the full refit more passes over the
-    source: on a9a, KDD Cup '99 and Bank Marketing 5-8 passes from scikit-learn's coreset fit
-    against 3-4 from this. ``warm`` itself where the coreset cannot be solved (a class missing
-    from it)."""
-    from coreset_engine._full_fit import _class_factors, solve_on_coreset, tree_classes
+    start reaches (``coreset_engine._full_fit.solve_tree_objective_on_rows``, from ``warm``),
+    with the class weights the full refit uses ("balanced" from the tree's class counts). A
+    solver's own stopping rule (lbfgs: tol 1e-4 on the gradient) leaves the full refit more
+    passes over the source: on a9a, KDD Cup '99 and Bank Marketing 5-8 passes from
+    scikit-learn's coreset fit against 3-4 from this. ``warm`` itself where the coreset cannot
+    be solved (a class missing from it)."""
+    from coreset_engine._full_fit import solve_tree_objective_on_rows
 
-    counts = np.asarray(tree.class_counts_, dtype=np.float64)
-    present = np.flatnonzero(counts)
-    classes = tree_classes(tree)[present]
     try:
-        factors = _class_factors(params["class_weight"], classes, counts[present])
         with one_thread():
-            polished = solve_on_coreset(coreset_rows.X, coreset_rows.y, coreset_rows.weights,
-                                        classes, factors, C, params["fit_intercept"],
-                                        warm_start=warm)  # fmt: skip
+            polished = solve_tree_objective_on_rows(
+                tree, coreset_rows.X, coreset_rows.y, coreset_rows.weights, C,
+                params["class_weight"], params["fit_intercept"], warm_start=warm,
+            )  # fmt: skip
     except ValueError:
         return warm
     return warm if polished is None else polished
