@@ -470,12 +470,14 @@ class CudaRows:
         gram = np.empty((d + 1, d + 1))
         scale = float(col_max.max()) if d else 0.0
         square_sum_bound = scale * scale * max(n, 1)
+        float32_products = False
         if float64_products and square_sum_bound < 1e300:
             gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
         elif (self.dtype == np.float64 and square_sum_bound < 1e300) or (
             self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
         ):
             gram[:d, :d] = self.lib.gram(self.X)
+            float32_products = self.dtype == np.float32
         elif square_sum_bound < 1e300:
             gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
         else:
@@ -484,9 +486,6 @@ class CudaRows:
         gram[:d, d] = col_sum
         gram[d, :d] = col_sum
         gram[d, d] = n
-        float32_products = not float64_products and (
-            self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
-        )
         if float32_products and not factorizes(gram):  # as on the CPU: a broken null direction
             gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
         return gram

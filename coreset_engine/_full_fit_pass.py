@@ -181,9 +181,9 @@ def binary_hessian(rows, curvature, fit_intercept: bool):
     column = rows.T.astype(np.float64, copy=False) @ curvature
     mean = column / total if total > 0 else np.zeros(d)
     root = np.sqrt(curvature)
-    narrow = np.empty(rows.shape, dtype=np.float32)
     out = np.zeros((d + int(fit_intercept),) * 2)
     narrowable = rows.dtype in (np.float32, np.float64) and rows.dtype.isnative
+    narrow = np.empty(rows.shape, dtype=np.float32) if narrowable else None
     if narrowable and centred_rows_float32(rows, mean, root, narrow) <= _FLOAT32_GRAM_LIMIT:
         out[:d, :d] = narrow.T @ narrow
         out[:d, :d] += total * np.outer(mean, mean)

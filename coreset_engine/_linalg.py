@@ -52,6 +52,7 @@ def gram_with_intercept(
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
+    float32_products = False
     if float64_products and square_sum_bound < 1e300:
         gram[:d, :d] = _block_gram(X, np.float64)
     elif (
@@ -61,6 +62,7 @@ def gram_with_intercept(
         and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
     ):
         gram[:d, :d] = _block_gram(X, X.dtype)
+        float32_products = X.dtype == np.float32
     elif square_sum_bound < 1e300:
         gram[:d, :d] = _scaled_gram(X, np.ones(d))
     else:
@@ -70,11 +72,6 @@ def gram_with_intercept(
     gram[:d, d] = column_sums
     gram[d, :d] = column_sums
     gram[d, d] = n
-    float32_products = (
-        not float64_products
-        and X.dtype == np.float32
-        and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
-    )
     if float32_products and not factorizes(gram):  # rounding broke an exact null direction
         gram[:d, :d] = _block_gram(X, np.float64)
     return gram
