@@ -9,14 +9,9 @@ import shutil
 import h5py
 import numpy as np
 import pytest
+from shared_data import SHARED, needs_data
 
 from coreset_engine import datasets as D
-
-SHARED = pathlib.Path(D.__file__).resolve().parent.parent.parent / "shared" / "data"
-
-needs_data = pytest.mark.skipif(
-    not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent"
-)
 
 # name -> (n rows, n columns after encoding, n positives)
 EXPECTED = {

@@ -1,10 +1,10 @@
 """fit_logistic_full: streamed Newton passes reach scikit-learn's full-data optimum."""
 
-import pathlib
 import warnings
 
 import numpy as np
 import pytest
+from shared_data import SHARED, needs_data
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
@@ -81,10 +81,7 @@ def test_binary_tree_matches_sklearn_in_few_passes(binary, class_weight):
     assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
 
 
-SHARED = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
+@needs_data
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
 def test_a9a_reaches_the_optimum_in_four_passes(class_weight):
     """a9a (one-hot blocks, Hessian condition ~1e4) is where Newton is slowest here: with the

@@ -1,9 +1,8 @@
 """refit="full": the best configuration refit on all rows of the tree's source."""
 
-import pathlib
-
 import numpy as np
 import pytest
+from shared_data import SHARED, needs_data
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.naive_bayes import GaussianNB
 from sklearn.svm import LinearSVC
@@ -140,10 +139,7 @@ def test_full_refit_of_a_tree_built_from_parquet_with_string_labels(tmp_path, bi
         np.testing.assert_array_equal(other.classes_, np.unique(frame["y"]))
 
 
-SHARED = pathlib.Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
-@pytest.mark.skipif(not SHARED.is_dir(), reason=f"shared data folder {SHARED} is absent")
+@needs_data
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
 def test_the_warm_start_is_polished_on_the_coreset(class_weight):
     """The search's coreset refit (lbfgs to its own tol) is solved tightly on the coreset
