@@ -131,8 +131,8 @@ def _fits_its_input(estimator) -> bool:
     """Whether scikit-learn may skip its NaN/inf scan in this estimator's fit: a search's rows
     and targets were checked finite once, when it took them (``resolve_rows``), so an estimator
     that fits them as given need not scan them again (on a 20,000-row coreset that scan was
-    13-20% of a 48-fit logistic-regression grid). Not for Pipelines and other meta-estimators,
-    whose steps may make non-finite values from finite ones (a log of 0)."""
+    13-20% of a 48-fit logistic-regression grid, a scratch A/B). Not for Pipelines and other
+    meta-estimators, whose steps may make non-finite values from finite ones (a log of 0)."""
     module = type(estimator).__module__
     direct = any(module == name or module.startswith(name + ".") for name in _DIRECT_MODULES)
     wrapper = any(hasattr(estimator, name) for name in ("steps", "estimator", "estimators"))
