@@ -13,8 +13,12 @@ from ._kernels import (
     class_inclusion_probabilities_rows,
     group_by_class,
     inclusion_probabilities,
+    random_order,
     systematic_select,
 )
+
+#: Rows a class may have for :func:`permutation`'s kernel (its multiply-high takes i + 1 < 2**32).
+_KERNEL_ORDER_ROWS = 2**32 - 1
 
 
 def class_budgets(
@@ -147,7 +151,7 @@ def draw(
             continue
         rows = order[starts[c] : starts[c + 1]]
         pi = grouped_pi[starts[c] : starts[c + 1]]
-        chosen = systematic_select(pi, rng.permutation(rows.size), rng.random())
+        chosen = systematic_select(pi, permutation(rng, rows.size), rng.random())
         picked.append(rows[chosen])
         probabilities.append(pi[chosen])
     positions = np.concatenate(picked)
@@ -162,6 +166,15 @@ def draw(
     by_row[positions] = pis
     positions = np.flatnonzero(chosen)
     return positions, by_row[positions]
+
+
+def permutation(rng: np.random.Generator, n: int) -> np.ndarray:
+    """A uniformly random order of 0..n-1 (int64) from ``rng``: :func:`random_order` on n
+    64-bit words (NumPy's ``rng.permutation`` for n of 2**32 rows or more)."""
+    if n > _KERNEL_ORDER_ROWS:
+        return rng.permutation(n)
+    raw = rng.integers(0, np.iinfo(np.uint64).max, size=n, dtype=np.uint64, endpoint=True)
+    return random_order(raw, np.empty(n, dtype=np.int64))
 
 
 def poisson_draw(

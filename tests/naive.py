@@ -53,6 +53,16 @@ def inclusion_probabilities(scores, m):
     return pi
 
 
+def random_order(raw):
+    """Fisher-Yates from 64-bit words, in Python integers: position i swaps with
+    floor(raw[i] (i + 1) / 2**64), for i from n - 1 down to 1."""
+    order = list(range(len(raw)))
+    for i in range(len(raw) - 1, 0, -1):
+        j = (int(raw[i]) * (i + 1)) >> 64
+        order[i], order[j] = order[j], order[i]
+    return np.array(order, dtype=np.int64)
+
+
 def merge_duplicates(X, labels, weights):
     """First occurrence of each distinct (row, label) and the summed weights, via np.unique."""
     keyed = np.hstack([X.astype(np.float64), labels[:, None].astype(np.float64)])

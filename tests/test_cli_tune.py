@@ -61,19 +61,25 @@ def test_bayes_with_a_range(files):
 
 def test_torch_backend_picks_like_sklearn(files):
     pytest.importorskip("torch")
-    picks = []
+    picks, scores = [], []
     for backend in ("sklearn", "torch"):
         result = CliRunner().invoke(
             tune_command,
             [str(files / "tree.h5"), "--grid", "C=0.001,0.01,0.1,1,10", "--cv", "3",
-             "--backend", backend],
+             "--backend", backend, "--top", "5"],
         )  # fmt: skip
         assert result.exit_code == 0, result.output
-        picks.append([line for line in result.output.splitlines() if line.startswith("best:")])
-    assert (
-        picks[0] == picks[1]
-        or abs(float(picks[0][0].split()[-1]) - float(picks[1][0].split()[-1])) < 1e-6
-    )
+        best = next(line for line in result.output.splitlines() if line.startswith("best:"))
+        picks.append(best.split()[1])
+        table = result.output.splitlines()[3:8]
+        scores.append({line.split()[-1]: float(line.split()[1]) for line in table})
+    assert picks[0] == picks[1]
+    # the same CV scores, up to pairs of rows whose order flips between scikit-learn's lbfgs
+    # (stopped at its default tol 1e-4) and the torch backend's Newton solve: on a 200-row
+    # weighted fold, one flipped pair moves the AUC by about 1e-4
+    assert scores[0].keys() == scores[1].keys() and len(scores[0]) == 5
+    for params, score in scores[0].items():
+        assert abs(score - scores[1][params]) < 1e-3, (params, score, scores[1][params])
     result = CliRunner().invoke(
         tune_command, [str(files / "tree.h5"), "--model", "mlp", "--grid", "alpha=0.1",
                        "--backend", "torch"],

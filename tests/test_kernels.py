@@ -77,6 +77,32 @@ def test_fused_sensitivity_scores_match_reference(dtype, n_classes):
     np.testing.assert_allclose(plain, naive.root_leverage_scores(X) + 1 / n, rtol=2e-3)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_classes", [2, 3, 7])
+def test_pilot_factor_alone_matches_reference(dtype, n_classes):
+    """The pilot's factor pass alone: one logit (BLAS gemv), 3 (a plain GEMM) and 7 (the GEMM
+    operand padded to 8 columns), with the per-class sums of the same pass."""
+    from coreset_engine._calibration import class_gradient_sums
+    from coreset_engine._pilot import fit_pilot
+    from coreset_engine.methods import get_method
+
+    rng = np.random.default_rng(40 + n_classes)
+    n = 20_000
+    labels = rng.integers(0, n_classes, size=n)
+    X = (rng.normal(size=(n, 11)) + labels[:, None] * 0.3).astype(dtype)
+    pilot = fit_pilot(X[:3000], labels[:3000], np.ones(3000))
+    method = get_method("sensitivity")
+    weights = rng.random(n) + 0.5
+    factor, sums = method.pilot_factor(X, labels, pilot, n_classes, class_sums_of=weights)
+    expected = 0.1 + naive.pilot_miss(X, labels, pilot)
+    np.testing.assert_allclose(factor, expected, rtol=1e-4, atol=1e-6)  # a float32 GEMM
+    np.testing.assert_array_equal(
+        sums, class_gradient_sums(X, labels, weights, method.pilot_miss(factor), n_classes)
+    )
+    alone = method.pilot_factor(X, labels, pilot, n_classes)
+    np.testing.assert_array_equal(alone, factor)
+
+
 def test_float64_rows_score_as_their_float32_rounding():
     """Float64 input is scored in float32 (issue 14): the scores are those of the float32
     rounding of the rows, to float32 precision, and differ from the float64 GEMM's only by it."""
@@ -197,6 +223,34 @@ def test_systematic_select_has_exact_size_and_inclusion_probabilities():
     # each row's empirical frequency is within 5 binomial standard errors of pi
     standard_error = np.sqrt(pi * (1 - pi) / trials) + 1e-12
     assert (np.abs(counts / trials - pi) <= 5 * standard_error + 1e-9).all()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 1000])
+def test_random_order_matches_reference(n):
+    raw = np.random.default_rng(n).integers(0, 2**64 - 1, size=n, dtype=np.uint64, endpoint=True)
+    raw[:: 7] = np.iinfo(np.uint64).max  # the largest word picks the last position allowed
+    order = _kernels.random_order(raw, np.empty(n, dtype=np.int64))
+    assert order.tolist() == naive.random_order(raw).tolist()
+    assert sorted(order.tolist()) == list(range(n))
+
+
+def test_permutation_is_uniform_and_falls_back_to_numpy_for_huge_classes(monkeypatch):
+    from itertools import permutations
+
+    from coreset_engine import _sampling
+
+    rng = np.random.default_rng(11)
+    index = {p: i for i, p in enumerate(permutations(range(4)))}
+    trials = 48_000
+    counts = np.zeros(len(index))
+    for _ in range(trials):
+        counts[index[tuple(_sampling.permutation(rng, 4).tolist())]] += 1
+    # each of the 24 orders within 5 binomial standard errors of 1/24
+    expected = trials / 24
+    assert (np.abs(counts - expected) <= 5 * np.sqrt(expected * (1 - 1 / 24))).all()
+    monkeypatch.setattr(_sampling, "_KERNEL_ORDER_ROWS", 3)
+    numpy_order = np.random.default_rng(5).permutation(10)
+    assert _sampling.permutation(np.random.default_rng(5), 10).tolist() == numpy_order.tolist()
 
 
 @pytest.mark.parametrize("budget_of", ["some", "none", "all"])

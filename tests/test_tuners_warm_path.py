@@ -48,11 +48,14 @@ def test_same_picks_as_cold_fits(problem, seed):
         for backend in ("sklearn", "sklearn-cold")
     }  # fmt: skip
     warm, cold = searches["sklearn"], searches["sklearn-cold"]
-    if warm.best_params_ != cold.best_params_:  # only a tie (to 1e-5 AUC) may pick otherwise
+    # lbfgs stops at its tol (1e-4) wherever it starts, so a candidate's mean score may differ
+    # by up to the atol below between the two; only candidates that close may pick otherwise
+    # (one_hot_problem, seed 1: the two C = 0.1 candidates, 3.6e-5 apart in the cold fits)
+    if warm.best_params_ != cold.best_params_:
         cold_score = dict(zip(map(repr, cold.cv_results_["params"]),
                               cold.cv_results_["mean_test_score"]))  # fmt: skip
         tie = abs(cold_score[repr(warm.best_params_)] - cold.best_score_)
-        assert tie < 1e-5, (warm.best_params_, cold.best_params_, tie)
+        assert tie < 2e-4, (warm.best_params_, cold.best_params_, tie)
     np.testing.assert_allclose(warm.cv_results_["mean_test_score"],
                                cold.cv_results_["mean_test_score"], atol=2e-4)  # fmt: skip
 
