@@ -19,6 +19,25 @@ def test_refit_rows_on_skin_print_a_table(capsys):
     assert "| skin | 196,045 x 3 | 2 | balanced | 19,604 |" in capsys.readouterr().out
 
 
+@needs_data("skin_nonskin/Skin_NonSkin.txt")
+def test_seeds_refit_the_trees_of_other_seeds_into_their_own_section(tmp_path, capsys):
+    page = tmp_path / "B.md"
+    rows = bench_refit.main(["--datasets", "skin", "--repeats", "1", "--seeds", "3",
+                             "--markdown", str(page), "--section", "refit-seeds"])  # fmt: skip
+    for row in rows:
+        assert len(row["seed_passes"]) == len(row["seed_gaps"]) == 3
+        assert row["seed_passes"][0] == row["passes"] and max(row["seed_gaps"]) < 1e-6
+    text = page.read_text()
+    assert "<!-- section: refit-seeds -->" in text and "from the trees of several seeds" in text
+    assert "| passes, seeds 0, 1, ... | largest gap, those seeds |" in text
+    line = next(x for x in text.splitlines() if x.startswith("| skin |") and "None" in x)
+    assert line.endswith(f" {', '.join(map(str, rows[0]['seed_passes']))} | "
+                         f"{max(rows[0]['seed_gaps']):.1e} |")  # fmt: skip
+    with pytest.raises(SystemExit):
+        bench_refit.main(["--seeds", "0"])
+    assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
+
+
 def test_weak_one_hot_problem_is_mostly_zeros_with_a_weak_signal():
     X, y = bench_refit.weak_one_hot(5000)
     assert X.shape == (5000, 90) and np.all(X[:, :80].sum(axis=1) == 10)

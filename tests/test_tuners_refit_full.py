@@ -143,14 +143,16 @@ def test_full_refit_of_a_tree_built_from_parquet_with_string_labels(tmp_path, bi
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
 def test_the_warm_start_is_polished_on_the_coreset(class_weight):
     """The search's coreset refit (lbfgs to its own tol) is solved tightly on the coreset
-    before the full passes: on a9a the full refit then takes the passes fit_logistic_full's own
-    warm start gives it (4), not 5-6."""
+    before the full passes: on a9a the full refit then takes no more passes than
+    fit_logistic_full's own warm start gives it (before the polish: 1-2 more; how many that
+    is depends on the coreset drawn, `bench_refit --seeds`)."""
     X, _, y, _ = train_test_standardized(load_dataset("a9a", data_home=SHARED))
     tree = CoresetTree(coreset_size=len(y) // 10, random_state=0).build(X, y)
     template = LogisticRegression(max_iter=1000, class_weight=class_weight)
     search = GridSearch(template, {"C": [1.0]}, cv=3, refit="full", random_state=0).fit(tree)
     engine = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
-    assert search.refit_passes_ <= engine.full_fit_.passes <= 4
+    assert search.refit_passes_ <= engine.full_fit_.passes
+    assert engine.full_fit_.converged
 
     def objective(model):  # C = 1: sum of class-weighted losses + ||coef||^2 / 2
         margin = np.where(y == model.classes_[1], 1.0, -1.0) * model.decision_function(X)
