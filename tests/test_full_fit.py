@@ -88,16 +88,22 @@ def test_a9a_reaches_the_optimum(class_weight):
     10% coreset's optimum (about 3e-3 above the full one) Levenberg-Marquardt steps cut the gap
     about fivefold a pass before Newton's take over. Issue 14 asks for 1e-6 of the optimum in
     at most 4 passes: that holds for some coresets drawn and not for others (`python -m
-    benchmarks.bench_refit --datasets a9a --seeds 8`, docs/BENCHMARKS.md), so this checks
-    the optimum within the default max_passes."""
+    benchmarks.bench_refit --seeds 24`, docs/BENCHMARKS.md). So this checks the optimum
+    from the trees of four seeds, and how many passes they take: 4-8 each, 5.5 and 6 on
+    average when this was written; a refit that gets slower fails the bounds below (9 each,
+    7 on average)."""
     X, _, y, _ = train_test_standardized(load_dataset("a9a", data_home=SHARED))
-    tree = CoresetTree(coreset_size=len(y) // 10, random_state=0).build(X, y)
-    model = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
-    report = model.full_fit_
-    assert report.converged and report.passes <= 10
-    assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
     ref = reference(X, y, C=1.0, class_weight=class_weight)
-    assert gap(model, ref, X, y, C=1.0, class_weight=class_weight) < 1e-6
+    passes = []
+    for seed in range(4):
+        tree = CoresetTree(coreset_size=len(y) // 10, random_state=seed).build(X, y)
+        model = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
+        report = model.full_fit_
+        assert report.converged and report.passes <= 9
+        assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
+        assert gap(model, ref, X, y, C=1.0, class_weight=class_weight) < 1e-6
+        passes.append(report.passes)
+    assert np.mean(passes) <= 7, passes
 
 
 @pytest.mark.parametrize("hessian", ["auto", "exact"])
