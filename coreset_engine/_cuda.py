@@ -33,7 +33,7 @@ import numpy as np
 
 from ._backend import CpuRows
 from ._cpu import RowScan, score_matrix
-from ._linalg import factorizes
+from ._linalg import gram_from_products
 
 #: Chunks with fewer rows run on the CPU: upload and launches would cost more than they save.
 #: Merges (2 x coreset_size rows) stay below it.
@@ -48,8 +48,6 @@ MAX_SCAN_BLOCKS = 1024
 _SCAN_ROWS_PER_BLOCK = 2048
 #: Blocks of the tiled kernels (grid-stride loops cover any row count).
 MAX_TILE_BLOCKS = 16384
-#: float32 squares summed over a chunk could overflow above this (as in ``_linalg``).
-_FLOAT32_SAFE_SQUARE_SUM = 1e36
 _GEMM_ENV = "CORESET_ENGINE_GEMM"
 _GEMM_LIBRARIES = ("torch", "cupy", "numpy")
 
@@ -465,30 +463,18 @@ class CudaRows:
     # ------------------------------------------------------------------------------ Gram
     def gram_with_intercept(self, col_max: np.ndarray, col_sum: np.ndarray, *,
                             float64_products: bool = False) -> np.ndarray:  # fmt: skip
-        """As :func:`coreset_engine._linalg.gram_with_intercept`: [X, 1]^T [X, 1], float64."""
-        n, d = self.n, self.d
-        gram = np.empty((d + 1, d + 1))
-        scale = float(col_max.max()) if d else 0.0
-        square_sum_bound = scale * scale * max(n, 1)
-        float32_products = False
-        if float64_products and square_sum_bound < 1e300:
-            gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
-        elif (self.dtype == np.float64 and square_sum_bound < 1e300) or (
-            self.dtype == np.float32 and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
-        ):
-            gram[:d, :d] = self.lib.gram(self.X)
-            float32_products = self.dtype == np.float32
-        elif square_sum_bound < 1e300:
-            gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
-        else:
-            col_scale = np.where(col_max > 0, col_max, 1.0)
-            gram[:d, :d] = self.lib.gram(self.X, scale=col_scale) * np.outer(col_scale, col_scale)
-        gram[:d, d] = col_sum
-        gram[d, :d] = col_sum
-        gram[d, d] = n
-        if float32_products and not factorizes(gram):  # as on the CPU: a broken null direction
-            gram[:d, :d] = self.lib.gram(self.X, as_float64=True)
-        return gram
+        """As :func:`coreset_engine._linalg.gram_with_intercept`: [X, 1]^T [X, 1], float64
+        (the same choice of products, :func:`~coreset_engine._linalg.gram_from_products`)."""
+
+        def products(kind: str, col_scale: np.ndarray | None = None) -> np.ndarray:
+            if kind == "native":
+                return self.lib.gram(self.X)
+            if kind == "scaled":
+                return self.lib.gram(self.X, scale=col_scale)
+            return self.lib.gram(self.X, as_float64=True)
+
+        return gram_from_products(self.n, self.dtype, col_max, col_sum, products,
+                                  float64_products=float64_products)  # fmt: skip
 
     # ---------------------------------------------------------------------------- scores
     def sensitivity_scores(

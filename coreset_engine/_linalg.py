@@ -48,32 +48,55 @@ def gram_with_intercept(
     on this one unfactorisable: the least-squares task's [X, 1, y]). ``col_max`` is max |x|
     per column; ``col_sum`` the column sums if known.
     """
-    n, d = X.shape
+
+    def products(kind: str, col_scale: np.ndarray | None = None) -> np.ndarray:
+        if kind == "native":
+            return _block_gram(X, X.dtype)
+        if kind == "float64":
+            return _block_gram(X, np.float64)
+        return _scaled_gram(X, np.ones(X.shape[1]) if col_scale is None else col_scale)
+
+    column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
+    return gram_from_products(X.shape[0], X.dtype, col_max, column_sums, products,
+                              float64_products=float64_products)  # fmt: skip
+
+
+def gram_from_products(
+    n: int, dtype, col_max: np.ndarray, col_sum: np.ndarray, products, *,
+    float64_products: bool = False,
+) -> np.ndarray:  # fmt: skip
+    """[X, 1]^T [X, 1] in float64 for n rows of ``dtype`` with column maxima |x| ``col_max``
+    and sums ``col_sum``, from a backend's X^T X: ``products(kind)`` with kind "native" (in
+    the rows' dtype), "float64" (float64 products), "wide" (float64, for float32 rows whose
+    squares could overflow float32) or "scaled" (float64 products of the columns divided by
+    ``col_scale``, its second argument). Which kind, and the float64 remake of a float32 Gram
+    that does not factorise, are decided here for every backend (:func:`gram_with_intercept`
+    on the CPU, ``_cuda.CudaRows.gram_with_intercept``)."""
+    d = col_max.shape[0]
     gram = np.empty((d + 1, d + 1))
     scale = float(col_max.max()) if d else 0.0
     square_sum_bound = scale * scale * max(n, 1)
     float32_products = False
     if float64_products and square_sum_bound < 1e300:
-        gram[:d, :d] = _block_gram(X, np.float64)
+        gram[:d, :d] = products("float64")
     elif (
-        X.dtype == np.float64
+        dtype == np.float64
         and square_sum_bound < 1e300
-        or X.dtype == np.float32
+        or dtype == np.float32
         and square_sum_bound < _FLOAT32_SAFE_SQUARE_SUM
     ):
-        gram[:d, :d] = _block_gram(X, X.dtype)
-        float32_products = X.dtype == np.float32
+        gram[:d, :d] = products("native")
+        float32_products = dtype == np.float32
     elif square_sum_bound < 1e300:
-        gram[:d, :d] = _scaled_gram(X, np.ones(d))
+        gram[:d, :d] = products("wide")
     else:
         col_scale = np.where(col_max > 0, col_max, 1.0)
-        gram[:d, :d] = _scaled_gram(X, col_scale) * np.outer(col_scale, col_scale)
-    column_sums = X.sum(axis=0, dtype=np.float64) if col_sum is None else col_sum
-    gram[:d, d] = column_sums
-    gram[d, :d] = column_sums
+        gram[:d, :d] = products("scaled", col_scale) * np.outer(col_scale, col_scale)
+    gram[:d, d] = col_sum
+    gram[d, :d] = col_sum
     gram[d, d] = n
     if float32_products and not factorizes(gram):  # rounding broke an exact null direction
-        gram[:d, :d] = _block_gram(X, np.float64)
+        gram[:d, :d] = products("float64")
     return gram
 
 
