@@ -89,9 +89,9 @@ def _polished(warm, coreset_rows, tree, C, params):
     start reaches (``coreset_engine._full_fit.solve_tree_objective_on_rows``, from ``warm``),
     with the class weights the full refit uses ("balanced" from the tree's class counts). A
     solver's own stopping rule (lbfgs: tol 1e-4 on the gradient) leaves the full refit more
-    passes over the source: on a9a, KDD Cup '99 and Bank Marketing 5-8 passes from
-    scikit-learn's coreset fit against 3-4 from this. ``warm`` itself where the coreset cannot
-    be solved (a class missing from it)."""
+    passes over the source than the engine's own warm start does
+    (``tests/test_tuners_refit_full.py``). ``warm`` itself where the coreset cannot be solved
+    (a class missing from it)."""
     from coreset_engine._full_fit import solve_tree_objective_on_rows
 
     try:
