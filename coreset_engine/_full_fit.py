@@ -44,9 +44,9 @@ from ._full_fit_pass import Layout, PassPlan, run_pass, sample_hessian
 from ._validation import as_feature_matrix, check_int
 
 CALLER = "fit_logistic_full"
-#: Candidate points per pass: theta + the Newton step damped by mu times the Hessian's
-#: diagonal (Levenberg-Marquardt; with two classes Marquardt's scaling, each coefficient's own
-#: diagonal, else the mean diagonal), for mu = 0 and mu = c, 10 c, ...
+#: Candidate points per pass: theta + the Newton step damped by mu times a diagonal scale
+#: (Levenberg-Marquardt; with two classes Marquardt's scaling by each coefficient's curvature
+#: bound sum_i w_i x_ij^2 / 4, else the Hessian's mean diagonal), for mu = 0 and mu = c, 10 c, ...
 #: from the last mu that worked, divided by 10 (INITIAL_DAMPING at first); after a pass in
 #: which none decreased the objective, stronger dampings only. Each candidate adds a column to
 #: two GEMMs and a loop over the rows (K of each for K classes). After an accepted Newton step
@@ -57,7 +57,10 @@ CALLER = "fit_logistic_full"
 CANDIDATES = (4, 1, 4)
 MULTINOMIAL_CANDIDATES = (2, 1, 2)
 INITIAL_DAMPING = 1e-2
-MIN_DAMPING = 1e-3
+#: The bound can be far above the curvature (rows at large margins, as on KDD Cup '99): a
+#: damping must go far below 1e-3 (the floor before the bound's scaling) for the damped steps
+#: to come close to Newton's where Newton's own overshoots.
+MIN_DAMPING = 1e-9
 #: Give up (rounding level) when even this damping decreases nothing.
 MAX_DAMPING = 1e12
 ARMIJO = 1e-4
@@ -238,17 +241,21 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
     center = INITIAL_DAMPING  # Levenberg-Marquardt damping, adapted as steps succeed or fail
     dampings, failed = np.zeros(1), False
     penalized = _penalized(layout)
+    bound = None  # two classes: the normalised column second moments (the first pass)
     while report.passes < max_passes:
         pass_started = time.perf_counter()
         exact = mode == "exact"
         # the sample gives the Hessian at any candidate but the first (at all of them when
         # sampled); a pass of one point with an exact Hessian needs none
         sample_rows = 0 if exact and len(points) == 1 else report.hessian_rows
-        plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes))
+        plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes),
+                        column_squares=bound is None and layout.n_out == 1)  # fmt: skip
         sums = run_pass(source.chunks(chunk_size), layout, plan)
         report.passes += 1
         report.n_rows = sums.n_rows
         weight = sums.total_weight
+        if sums.column_squares is not None:
+            bound = sums.column_squares / weight
         lam = 0.0 if np.isinf(C) else 1.0 / (C * weight)
         values = sums.losses / weight + 0.5 * lam * (points**2 * penalized).sum(axis=(1, 2))
         if objective is None:
@@ -273,7 +280,7 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
                 curvature = sums.hessian / weight
             else:
                 curvature = sample_hessian(sums.sample, theta, layout) / weight
-            system = _newton_system(curvature, lam, penalized, layout)
+            system = _newton_system(curvature, lam, penalized, layout, bound)
         after_newton = not failed and report.dampings[-1] == 0.0
         dampings = _dampings(layout, center, failed, after_newton)
         steps = _steps(system, gradient, dampings)
@@ -303,9 +310,10 @@ def _dampings(layout: Layout, center: float, failed: bool, after_newton: bool) -
     return np.concatenate([[0.0], center * 10.0 ** np.arange(count - 1)])
 
 
-def _newton_system(curvature, lam, penalized, layout):
+def _newton_system(curvature, lam, penalized, layout, bound=None):
     """Eigendecomposition of the Hessian H of the normalised objective (the penalty added),
     scaled to D^-1 H D^-1 (D: see below), over the coefficients the objective depends on.
+    ``bound``: two classes, sum_i w_i x_ij^2 / sum_i w_i per coefficient (the intercept's 1).
     Returns (eigenvalues, eigenvectors, the diagonal of D, which coefficients are live)."""
     n_out = layout.n_out
     H = curvature + np.diag(np.tile(lam * penalized[0], n_out))
@@ -324,9 +332,17 @@ def _newton_system(curvature, lam, penalized, layout):
     H = H[np.ix_(live, live)]
     diagonal = np.diag(H)
     if n_out == 1:
-        # Marquardt's scaling: in coordinates where H's diagonal is 1, so a damping mu adds mu
-        # times each coefficient's own curvature (rare one-hot columns are not swamped by the
-        # mean's)
+        # Marquardt's scaling (in coordinates where the scale's diagonal is 1, so a damping mu
+        # adds mu times each coefficient's own scale, and rare one-hot columns are not swamped
+        # by the mean's), by the curvature bound: p (1 - p) <= 1/4, so H <= X^T W X / 4
+        # (Boehning's bound), whose diagonal is fixed, not by H's own diagonal. A coefficient
+        # whose rows sit at large margins has almost no curvature left, so a damping relative
+        # to it barely shortened its step: on a9a, after a step that put a rare column's few
+        # rows on the wrong side, Newton's step along it was ~100 times too long and the
+        # damping had to climb to 1,000 for every coefficient (two trees in 24 stopped
+        # unconverged at 10 passes; docs/BENCHMARKS.md, section refit-seeds-reading)
+        if bound is not None:
+            diagonal = np.maximum(diagonal, 0.25 * bound[live] + lam * penalized[0][live])
         root = np.sqrt(np.maximum(diagonal, max(float(diagonal.max(initial=0.0)), 1e-300) * 1e-12))
     else:
         # mu times the mean diagonal: with each coefficient's own, steps along the flat

@@ -51,6 +51,7 @@ class PassPlan:
     exact_hessian: bool
     sample_rows: int  # rows of the priority sample for the Hessian (0: none)
     sample_key: int  # seeds the sample's uniforms (different every pass)
+    column_squares: bool = False  # also sum w_i x_ij^2 (fixed: the refit asks once)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class PassSums:
     total_weight: float
     n_rows: int
     sample: HessianSample | None
+    column_squares: np.ndarray | None = None  # (width,) sum_i w_i x_ij^2 (sum_i w_i: intercept)
 
 
 @dataclass(frozen=True)
@@ -86,6 +88,7 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
         side = layout.n_out * layout.width
         hessian = np.zeros((side, side))
     total_weight, n_rows = 0.0, 0
+    squares = np.zeros(layout.width) if plan.column_squares else None
     sampler = _PrioritySampler(plan.sample_rows) if plan.sample_rows else None
     d = layout.n_features
     stacked = plan.points.reshape(-1, layout.width)  # (J * n_out, width), point-major
@@ -105,11 +108,15 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
             return _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout,
                                (q, keys, first))  # fmt: skip
 
-        for part_losses, part_gradients, part_hessian in iter_blocks(block, X.shape[0]):
+        for part_losses, part_gradients, part_hessian, part_squares in iter_blocks(
+            block, X.shape[0]
+        ):
             losses += part_losses
             gradients += part_gradients
             if hessian is not None:
                 hessian += part_hessian
+            if squares is not None:
+                squares[: layout.n_features] += part_squares
         total_weight += float(weights.sum())
         if sampler is not None:
             sampler.offer(X, codes, weights, q, keys)
@@ -117,7 +124,9 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
     # (width, J * n_out) -> (J, n_out, width)
     gradients = gradients.T.reshape(n_points, layout.n_out, layout.width)
     sample = sampler.finish() if sampler is not None else None
-    return PassSums(losses, gradients, hessian, total_weight, n_rows, sample)
+    if squares is not None and layout.fit_intercept:
+        squares[-1] = total_weight
+    return PassSums(losses, gradients, hessian, total_weight, n_rows, sample, squares)
 
 
 def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, sample):
@@ -129,6 +138,7 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
     if plan.exact_hessian:
         side = n_out * layout.width
         hessian = np.zeros((side, side))
+    squares = np.zeros(d) if plan.column_squares else None
     for a in range(start, stop, _SUB_BLOCK_ROWS):
         b = min(stop, a + _SUB_BLOCK_ROWS)
         rows = X[a:b]
@@ -146,6 +156,8 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
             first = np.empty((n_out, b - a))
             multinomial_rows(values, codes[a:b], w, n_out, losses, residuals, sums, first, spread)
         gradients[:d] += (residuals @ rows64).T
+        if squares is not None:
+            squares += w @ np.square(rows64)
         q, keys, first_row = sample
         if q is not None:  # importance summed over candidates: the sample serves each of them
             priority_keys(rows, w, spread, float(layout.fit_intercept), first_row + a,
@@ -155,7 +167,7 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
                 hessian += binary_hessian(rows, curvature, layout.fit_intercept)
             else:
                 hessian += multinomial_hessian(rows, w, first.T, layout.fit_intercept)
-    return losses, gradients, hessian
+    return losses, gradients, hessian, squares
 
 
 #: Centred, scaled values go to a float32 Gram while none exceeds this: a product stays below

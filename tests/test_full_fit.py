@@ -84,26 +84,28 @@ def test_binary_tree_matches_sklearn_in_few_passes(binary, class_weight):
 @needs_data
 @pytest.mark.parametrize("class_weight", [None, "balanced"])
 def test_a9a_reaches_the_optimum(class_weight):
-    """a9a (one-hot blocks, Hessian condition ~1e4) is where Newton is slowest here: from the
-    10% coreset's optimum (about 3e-3 above the full one) Levenberg-Marquardt steps cut the gap
-    about fivefold a pass before Newton's take over. Issue 14 asks for 1e-6 of the optimum in
-    at most 4 passes: that holds for some coresets drawn and not for others (`python -m
-    benchmarks.bench_refit --seeds 24`, docs/BENCHMARKS.md). So this checks the optimum
-    from the trees of four seeds, and how many passes they take: 4-8 each, 5.5 and 6 on
-    average when this was written; a refit that gets slower fails the bounds below (9 each,
-    7 on average)."""
+    """a9a (one-hot blocks, standardised: a rare column's few rows take values up to 60;
+    Hessian condition ~1e4) is where Newton is slowest here: from the 10% coreset's optimum
+    (about 3e-3 above the full one) damped steps cut the gap several fold a pass before
+    Newton's take over. Issue 14 asks for 1e-6 of the optimum in at most 4 passes: that holds
+    for some coresets drawn and not for others (`python -m benchmarks.bench_refit --seeds 24`,
+    docs/BENCHMARKS.md). So this checks the trees of seeds 0-3 and of seeds 11 and 21, whose
+    refits with balanced weights stopped unconverged at 10 passes while the damping was
+    scaled by the Hessian's diagonal (a rare column's rows pushed to large wrong-side margins,
+    where Newton's step along it was ~100 times too long): converged, never up, within 1e-6
+    of scikit-learn, at most 8 passes each and 6 on average (today 3-7, about 5)."""
     X, _, y, _ = train_test_standardized(load_dataset("a9a", data_home=SHARED))
     ref = reference(X, y, C=1.0, class_weight=class_weight)
     passes = []
-    for seed in range(4):
+    for seed in (0, 1, 2, 3, 11, 21):
         tree = CoresetTree(coreset_size=len(y) // 10, random_state=seed).build(X, y)
         model = fit_logistic_full(tree, C=1.0, class_weight=class_weight)
         report = model.full_fit_
-        assert report.converged and report.passes <= 9
+        assert report.converged and report.passes <= 8, (seed, report.dampings)
         assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
         assert gap(model, ref, X, y, C=1.0, class_weight=class_weight) < 1e-6
         passes.append(report.passes)
-    assert np.mean(passes) <= 7, passes
+    assert np.mean(passes) <= 6, passes
 
 
 @pytest.mark.parametrize("hessian", ["auto", "exact"])
@@ -320,6 +322,27 @@ def test_exact_pass_hessian_and_sampled_estimate(multiclass):
     everything = HessianSample(X, y, np.ones(len(y)))  # all rows: the estimate is exact
     np.testing.assert_allclose(sample_hessian(everything, theta[0], layout), exact.hessian,
                                rtol=1e-9, atol=1e-6)  # fmt: skip
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_pass_sums_column_squares_once_asked(binary, fit_intercept):
+    """The first pass of a two-class refit also sums w_i x_ij^2 (the scale of its dampings);
+    other passes do not."""
+    X, y = binary
+    X32 = X.astype(np.float32)
+    weights = np.random.default_rng(6).uniform(0.5, 2.0, len(y))
+    factors = np.array([2.0, 0.5])
+    layout = Layout(2, X.shape[1], fit_intercept, factors)
+    theta = np.zeros((2, 1, layout.width))
+    chunks = [(X32[s : s + 7000], y[s : s + 7000], weights[s : s + 7000])
+              for s in range(0, len(y), 7000)]  # fmt: skip
+    asked = run_pass(chunks, layout, PassPlan(theta, True, 0, 1, column_squares=True))
+    w = weights * factors[y]
+    expected = w @ np.square(X32.astype(np.float64))
+    if fit_intercept:
+        expected = np.r_[expected, w.sum()]
+    np.testing.assert_allclose(asked.column_squares, expected, rtol=1e-12)
+    assert run_pass(chunks, layout, PassPlan(theta, True, 0, 1)).column_squares is None
 
 
 def test_tree_with_string_labels_gives_a_model_of_the_label_values():
