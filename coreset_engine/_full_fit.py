@@ -57,10 +57,12 @@ CALLER = "fit_logistic_full"
 CANDIDATES = (4, 1, 4)
 MULTINOMIAL_CANDIDATES = (2, 1, 2)
 INITIAL_DAMPING = 1e-2
-#: The bound can be far above the curvature (rows at large margins, as on KDD Cup '99): a
-#: damping must go far below 1e-3 (the floor before the bound's scaling) for the damped steps
-#: to come close to Newton's where Newton's own overshoots.
+#: The smallest damping. Two classes: the bound can be far above the curvature (rows at large
+#: margins, as on KDD Cup '99), so a damping must go far below 1e-3 (the floor before the
+#: bound's scaling) for the damped steps to come close to Newton's where Newton's own
+#: overshoots. More classes (damping by the mean diagonal): 1e-3, as before.
 MIN_DAMPING = 1e-9
+MULTINOMIAL_MIN_DAMPING = 1e-3
 #: Give up (rounding level) when even this damping decreases nothing.
 MAX_DAMPING = 1e12
 ARMIJO = 1e-4
@@ -254,6 +256,11 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         report.passes += 1
         report.n_rows = sums.n_rows
         weight = sums.total_weight
+        if not weight > 0:
+            raise ValueError(
+                f"{CALLER} needs rows of positive total weight (sample weights times class "
+                f"weights). Got {weight!r} over {sums.n_rows} rows."
+            )
         if sums.column_squares is not None:
             bound = sums.column_squares / weight
         lam = 0.0 if np.isinf(C) else 1.0 / (C * weight)
@@ -271,7 +278,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         else:
             if objective is not None:
                 report.dampings.append(float(dampings[chosen]))
-                center = max(MIN_DAMPING, dampings[chosen] / 10 or center / 10)
+                floor = MIN_DAMPING if layout.n_out == 1 else MULTINOMIAL_MIN_DAMPING
+                center = max(floor, dampings[chosen] / 10 or center / 10)
             else:
                 report.dampings.append(None)
             theta, objective = points[chosen], float(values[chosen])
@@ -300,7 +308,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
 
 
 def _dampings(layout: Layout, center: float, failed: bool, after_newton: bool) -> np.ndarray:
-    """Damping of each candidate, relative to the Hessian's diagonal: after a new point
+    """Damping of each candidate, relative to the scale of :func:`_newton_system` (two
+    classes: the curvature bound's diagonal; more: the Hessian's mean diagonal): after a new point
     the Newton step (0) and Levenberg-Marquardt steps from the last damping that worked;
     after a pass in which none decreased the objective, only stronger ones."""
     fresh, newton, after_failure = CANDIDATES if layout.n_out == 1 else MULTINOMIAL_CANDIDATES
@@ -327,8 +336,12 @@ def _newton_system(curvature, lam, penalized, layout, bound=None):
         H = H + np.kron(np.ones((n_out, n_out)), np.diag(free * scale))
     H = 0.5 * (H + H.T)
     # a coefficient with no curvature and no penalty (a column of zeros, C = inf) does not
-    # move the objective: its gradient is 0 and its step stays 0
+    # move the objective: its gradient is 0 and its step stays 0. Two classes: a column with
+    # any value but 0 is live even where its rows' curvature underflows (the bound's scale
+    # damps its step)
     live = np.diag(H) > 0
+    if bound is not None:
+        live |= np.tile(bound, n_out) > 0
     H = H[np.ix_(live, live)]
     diagonal = np.diag(H)
     if n_out == 1:

@@ -36,9 +36,12 @@ def binary_rows(values, codes, weights, losses, residuals, residual_sums, curvat
             residual = weights[i] * (p - 1.0) if positive else weights[i] * p
             out[i] = residual
             total += residual
-            spread[i] += p * (1.0 - p)
+            # p (1 - p) from exp(-|eta|): p * (1 - p) is 0 once p rounds to 1 (|eta| > 37),
+            # and a coefficient whose rows all sat there lost its curvature altogether
+            share = small / ((1.0 + small) * (1.0 + small))
+            spread[i] += share
             if j == 0:
-                curvature[i] = weights[i] * p * (1.0 - p)
+                curvature[i] = weights[i] * share
         losses[j] += loss
         residual_sums[j] += total
 
