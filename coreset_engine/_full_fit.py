@@ -341,7 +341,7 @@ def _newton_system(curvature, lam, penalized, layout, bound=None):
     # damps its step)
     live = np.diag(H) > 0
     if bound is not None:
-        live |= np.tile(bound, n_out) > 0
+        live |= bound > 0
     H = H[np.ix_(live, live)]
     diagonal = np.diag(H)
     if n_out == 1:
