@@ -19,7 +19,10 @@ from coreset_engine.datasets import write_hdf5
 #: calibration's tilt began to carry V @ lambda from step to step (same rows). Repinned when
 #: the draws' random order came from ``_sampling.permutation`` (a Numba Fisher-Yates on
 #: 64-bit words) instead of NumPy's ``rng.permutation``: the same sampling design, another
-#: random stream, so other rows.
+#: random stream, so other rows. The weights' sum is compared to 1e-7, not to rounding: with the
+#: libraries a fresh install pulled on 2026-12-07 (NumPy 2.4.6, SciPy 1.17.1, scikit-learn
+#: 1.9.1, Numba 0.68.1) the same rows came with a sum 4e-9 (relative) from the pinned one
+#: (float sums rounded in another order); a change of the sampling moves it far more.
 MAIN_ROOT_INDICES = [
     3, 13, 160, 409, 414, 528, 725, 821, 874, 876, 927, 956, 1241, 1294, 1386, 1404, 1496, 1650,
     1814, 1837, 2084, 2087, 2091, 2614, 2766, 2803, 2916, 3087, 3135, 3192, 3203, 3206, 3367,
@@ -46,7 +49,7 @@ def test_integer_labels_give_the_tree_they_gave_before_label_mapping():
     tree = CoresetTree(coreset_size=60, chunk_size=1500, random_state=7).build(X, y)
     cs = tree.get_coreset()
     assert sorted(cs.indices.tolist()) == MAIN_ROOT_INDICES
-    assert float(cs.weights.sum()) == pytest.approx(6400.970389260707, rel=1e-12)
+    assert float(cs.weights.sum()) == pytest.approx(6400.970389260707, rel=1e-7)
     assert tree.classes_.tolist() == [0, 1, 2] and cs.decoded_y.dtype == np.int64
     np.testing.assert_array_equal(cs.decoded_y, cs.y)
 
