@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import expit
 
 from ._cpu import iter_blocks, iter_in_pool
 from ._full_fit_kernels import binary_rows, centred_rows_float32, multinomial_rows, priority_keys
@@ -239,9 +238,10 @@ def sample_hessian(sample: HessianSample, theta: np.ndarray, layout: Layout) -> 
 
     def part(start: int, stop: int):
         w = sample.weights[start:stop]
-        if n_out == 1:
-            p = expit(values[start:stop, 0])
-            return binary_hessian(rows[start:stop], w * p * (1.0 - p), layout.fit_intercept)
+        if n_out == 1:  # p (1 - p) = e / (1 + e)^2, e = exp(-|eta|): never rounds to 0
+            small = np.exp(-np.abs(values[start:stop, 0]))
+            share = small / np.square(1.0 + small)
+            return binary_hessian(rows[start:stop], w * share, layout.fit_intercept)
         eta = values[start:stop] - values[start:stop].max(axis=1, keepdims=True)
         exp = np.exp(eta)
         probabilities = exp / exp.sum(axis=1, keepdims=True)

@@ -346,6 +346,26 @@ def test_rows_at_huge_margins_keep_their_column_live():
     assert gap(model, ref, X, y, C=np.inf) < 1e-6
 
 
+def test_sampled_binary_hessian_keeps_curvature_at_huge_margins():
+    """The Hessian from a sample (used at any candidate but the first) gave rows at margins
+    past 37 a curvature of exactly 0 (p (1 - p) with p rounded to 1), as the pass kernel once
+    did: it must match exp(-|eta|) / (1 + exp(-|eta|))^2, the kernel's form, to rounding."""
+    rng = np.random.default_rng(12)
+    rows = rng.normal(size=(40, 3))
+    rows[:, 2] = 1.0 + rng.uniform(size=40)  # margins of about 45-90
+    theta = np.array([[0.1, -0.2, 45.0, 0.0]])
+    weights = rng.uniform(0.5, 2.0, 40)
+    layout = Layout(2, 3, True, np.ones(2))
+    got = sample_hessian(HessianSample(rows, np.zeros(40, dtype=np.int64), weights), theta,
+                         layout)  # fmt: skip
+    eta = rows @ theta[0, :3] + theta[0, 3]
+    share = np.exp(-np.abs(eta)) / (1.0 + np.exp(-np.abs(eta))) ** 2
+    ones = np.hstack([rows, np.ones((40, 1))])
+    expected = (ones * (weights * share)[:, None]).T @ ones
+    assert expected[2, 2] > 0
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=0)
+
+
 def test_rows_of_zero_total_weight_are_refused():
     X = np.random.default_rng(9).normal(size=(100, 2))
     y = np.arange(100) % 2
