@@ -13,7 +13,10 @@ coefficients in scikit-learn's symmetric form), so the model that comes back is 
 
 Each pass (``_full_fit_pass``) reads all rows once and sums, chunk by chunk, the loss and its
 gradient at a few candidate points: the Newton step from the point held and Levenberg-Marquardt
-damped versions of it. At the undamped candidate it also sums the exact Hessian (two classes:
+damped versions of it and, for two classes from a tree, first of all the minimiser of the
+coreset-corrected model (``_full_fit_surrogate``: the root coreset's own objective corrected to
+match the full one's gradient and Hessian at the point held, solved in memory). At the first
+candidate it also sums the exact Hessian (two classes:
 a weighted Gram matrix per chunk, as the build accumulates its Gram) or, for K > 2 classes
 (whose exact Hessian costs ~K^2 / 2 Gram matrices per pass), draws a priority sample of rows
 with probability proportional to their share of the Hessian's trace, from which the Hessian at
@@ -41,6 +44,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ._cpu import blas_single_thread
 from ._full_fit_pass import Layout, PassPlan, run_pass, sample_hessian
+from ._full_fit_surrogate import CoresetSurrogate
 from ._validation import as_feature_matrix, check_int
 
 CALLER = "fit_logistic_full"
@@ -50,7 +54,9 @@ CALLER = "fit_logistic_full"
 #: from the last mu that worked, divided by 10 (INITIAL_DAMPING at first); after a pass in
 #: which none decreased the objective, stronger dampings only. Each candidate adds a column to
 #: two GEMMs and a loop over the rows (K of each for K classes). After an accepted Newton step
-#: the next one is nearly always accepted too, so it comes alone. Counts: after a new point,
+#: the next one is nearly always accepted too, so it comes alone (with a coreset-corrected
+#: candidate, USE_CORESET_CANDIDATE, that one comes alone instead; else it comes first, before
+#: these; after it failed alone, Newton's and the dampings of a new point). Counts: after a new point,
 #: after a new point reached by a Newton step, after a failed pass. (With the mean diagonal
 #: and 3 candidates, the warm start on KDD Cup '99's 20,000-row coreset took about twice as
 #: many in-memory passes: docs/BENCHMARKS.md, section refit-reading.)
@@ -69,6 +75,10 @@ ARMIJO = 1e-4
 #: Rows of the Hessian sample per coefficient (at least MIN_HESSIAN_ROWS).
 HESSIAN_ROWS_PER_COEFFICIENT = 50
 MIN_HESSIAN_ROWS = 20_000
+#: Two classes, a tree's refit: each pass after the first also evaluates the minimiser of the
+#: coreset-corrected model (:mod:`._full_fit_surrogate`), first among the candidates (passes
+#: with and without it over the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading").
+USE_CORESET_CANDIDATE = True
 DEFAULT_ARRAY_CHUNK = 1_000_000
 #: The warm start on a tree's coreset: solved to this relative gap, with a Hessian from this
 #: many of its rows (cheaper passes). Its optimum is ~1e-3 from the full one, but a loose
@@ -87,7 +97,10 @@ class FullFitReport:
     ``predicted_gaps``: the Newton estimate of how far that is above the optimum, relative
     (None after a pass that accepted no candidate). ``dampings``: the damping of the
     candidate the pass accepted (0: the Newton step; None: the first pass, which evaluates
-    the start; nan: none decreased the objective, the next pass tries stronger dampings).
+    the start or the coreset-corrected candidate; nan: none decreased the objective, the next
+    pass tries stronger dampings). ``steps``: which candidate each pass accepted: "start" (the
+    first pass), "coreset" (the coreset-corrected one, :mod:`._full_fit_surrogate`),
+    "newton", "damped" or "none".
     ``passes`` counts every read of the data, a read to count labels included
     (``label_pass``)."""
 
@@ -95,6 +108,7 @@ class FullFitReport:
     objectives: list = field(default_factory=list)
     predicted_gaps: list = field(default_factory=list)
     dampings: list = field(default_factory=list)
+    steps: list = field(default_factory=list)
     pass_seconds: list = field(default_factory=list)
     converged: bool = False
     n_rows: int = 0
@@ -244,8 +258,10 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
     dampings, failed = np.zeros(1), False
     penalized = _penalized(layout)
     bound = None  # two classes: the normalised column second moments (the first pass)
+    surrogate = _surrogate(source, layout)  # the coreset-corrected candidate's rows, if any
+    kinds = ["start"]
+    pass_started = time.perf_counter()
     while report.passes < max_passes:
-        pass_started = time.perf_counter()
         exact = mode == "exact"
         # the sample gives the Hessian at any candidate but the first (at all of them when
         # sampled); a pass of one point with an exact Hessian needs none
@@ -274,14 +290,18 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         if failed:  # stronger dampings from the same point
             center = max(center, dampings[-1] * 10.0)
             report.dampings.append(math.nan)
+            report.steps.append("none")
             report.predicted_gaps.append(None)
         else:
             if objective is not None:
-                report.dampings.append(float(dampings[chosen]))
+                kind = kinds[chosen]
+                report.dampings.append(None if kind == "coreset" else float(dampings[chosen]))
+                report.steps.append(kind)
                 floor = MIN_DAMPING if layout.n_out == 1 else MULTINOMIAL_MIN_DAMPING
                 center = max(floor, dampings[chosen] / 10 or center / 10)
             else:
                 report.dampings.append(None)
+                report.steps.append("start")
             theta, objective = points[chosen], float(values[chosen])
             gradient = sums.gradients[chosen] / weight + lam * theta * penalized
             if chosen == 0 and sums.hessian is not None:
@@ -289,13 +309,9 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
             else:
                 curvature = sample_hessian(sums.sample, theta, layout) / weight
             system = _newton_system(curvature, lam, penalized, layout, bound)
-        after_newton = not failed and report.dampings[-1] == 0.0
-        dampings = _dampings(layout, center, failed, after_newton)
-        steps = _steps(system, gradient, dampings)
-        slopes = (steps * gradient).sum(axis=(1, 2))  # < 0: descent directions
-        if not failed:  # the first candidate is the Newton step: its decrement is the gap
-            gap = -0.5 * float(slopes[0]) / max(abs(objective), 1e-300)
-            report.predicted_gaps.append(gap)
+            newton = _steps(system, gradient, np.zeros(1))
+            gap = -0.5 * float((newton * gradient).sum()) / max(abs(objective), 1e-300)
+            report.predicted_gaps.append(gap)  # Newton's decrement
             report.converged = gap <= tol
         report.objectives.append(objective * weight)
         report.pass_seconds.append(time.perf_counter() - pass_started)
@@ -303,8 +319,47 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
             callback(report)
         if report.converged or center > MAX_DAMPING:
             break  # converged, or no decrease even along tiny steps: at rounding level
+        pass_started = time.perf_counter()  # the next pass's candidates count in its time
+        steps, dampings, kinds = _candidates(layout, system, gradient, center, failed,
+                                             report.steps[-1], kinds)  # fmt: skip
+        if surrogate is not None and not failed:
+            corrected = surrogate.minimiser(theta, gradient, curvature, lam, penalized,
+                                            system[3], weight, 1e-3 * gap)  # fmt: skip
+            if corrected is not None and kinds == ["newton"]:  # after Newton's or its own
+                steps, dampings, kinds = (corrected - theta)[None], np.zeros(1), ["coreset"]
+            elif corrected is not None:
+                steps = np.concatenate([(corrected - theta)[None], steps])
+                dampings = np.concatenate([[0.0], dampings])
+                kinds = ["coreset", *kinds]
+        slopes = (steps * gradient).sum(axis=(1, 2))  # < 0: descent directions
         points = theta[None] + steps
     return theta
+
+
+def _candidates(layout, system, gradient, center, failed, last, kinds):
+    """Steps of the next pass's candidates but the coreset-corrected one: (steps, dampings,
+    kinds). After Newton's step or the corrected one was taken, the next is nearly always taken
+    too, so Newton's comes alone (the corrected one alone instead, where there is one); after a
+    pass in which none decreased the objective, stronger dampings, or Newton's step and the
+    usual dampings where the corrected candidate came alone and failed."""
+    lone_failed = failed and kinds == ["coreset"]
+    after_newton = not failed and last in ("newton", "coreset")
+    dampings = _dampings(layout, center, failed and not lone_failed, after_newton)
+    steps = _steps(system, gradient, dampings)
+    return steps, dampings, ["newton" if mu == 0 else "damped" for mu in dampings]
+
+
+def _surrogate(source, layout: Layout) -> CoresetSurrogate | None:
+    """The coreset-corrected candidate's rows: a tree's root coreset, two classes (a coreset
+    row of a class the refit does not know, or no coreset: None)."""
+    coreset = source.coreset
+    if coreset is None or layout.n_out != 1 or not USE_CORESET_CANDIDATE:
+        return None
+    labels = np.asarray(getattr(coreset, "decoded_y", coreset.y))
+    codes = np.minimum(np.searchsorted(source.classes, labels), source.classes.size - 1)
+    if labels.size == 0 or not np.array_equal(source.classes[codes], labels):
+        return None
+    return CoresetSurrogate(coreset.X, codes, coreset.weights, layout)
 
 
 def _dampings(layout: Layout, center: float, failed: bool, after_newton: bool) -> np.ndarray:
