@@ -23,16 +23,26 @@ def test_refit_rows_on_skin_print_a_table(capsys):
 def test_seeds_refit_the_trees_of_other_seeds_into_their_own_section(tmp_path, capsys):
     page = tmp_path / "B.md"
     rows = bench_refit.main(["--datasets", "skin", "--repeats", "1", "--seeds", "3",
-                             "--markdown", str(page), "--section", "refit-seeds"])  # fmt: skip
+                             "--compare-candidate", "--markdown", str(page),
+                             "--section", "refit-seeds"])  # fmt: skip
     for row in rows:
         assert len(row["seed_passes"]) == len(row["seed_gaps"]) == 3
+        assert len(row["seed_passes_without"]) == 3 and min(row["seed_passes_without"]) >= 1
         assert row["seed_passes"][0] == row["passes"] and max(row["seed_gaps"]) < 1e-6
+    from coreset_engine import _full_fit
+
+    assert _full_fit.USE_CORESET_CANDIDATE  # set back
     text = page.read_text()
     assert "<!-- section: refit-seeds -->" in text and "from the trees of several seeds" in text
-    assert "| passes, seeds 0, 1, ... | largest gap, those seeds |" in text
+    assert ("| passes, seeds 0, 1, ... | mean (at most 4) | largest gap, those seeds | without "
+            "the coreset candidate: passes | mean (at most 4) |") in text  # fmt: skip
     line = next(x for x in text.splitlines() if x.startswith("| skin |") and "None" in x)
-    assert line.endswith(f" {', '.join(map(str, rows[0]['seed_passes']))} | "
-                         f"{max(rows[0]['seed_gaps']):.1e} |")  # fmt: skip
+    passes, without = rows[0]["seed_passes"], rows[0]["seed_passes_without"]
+    assert line.endswith(
+        f" {', '.join(map(str, passes))} | {np.mean(passes):.2f} (3 of 3) | "
+        f"{max(rows[0]['seed_gaps']):.1e} | {', '.join(map(str, without))} | "
+        f"{np.mean(without):.2f} (3 of 3) |"
+    )
     with pytest.raises(SystemExit):
         bench_refit.main(["--seeds", "0"])
     assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
