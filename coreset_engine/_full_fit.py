@@ -54,10 +54,10 @@ CALLER = "fit_logistic_full"
 #: from the last mu that worked, divided by 10 (INITIAL_DAMPING at first); after a pass in
 #: which none decreased the objective, stronger dampings only. Each candidate adds a column to
 #: two GEMMs and a loop over the rows (K of each for K classes). After an accepted Newton step
-#: the next one is nearly always accepted too, so it comes alone (with a coreset-corrected
-#: candidate, USE_CORESET_CANDIDATE, that one comes alone instead; else it comes first, before
-#: these; after it failed alone, Newton's and the dampings of a new point). Counts: after a new point,
-#: after a new point reached by a Newton step, after a failed pass. (With the mean diagonal
+#: the next one is nearly always accepted too, so it comes alone. (A coreset-corrected
+#: candidate, USE_CORESET_CANDIDATE, comes first, before these, and alone after it was
+#: accepted; after it failed alone, Newton's and the dampings of a new point.) Counts: after
+#: a new point, after a new point reached by a Newton step, after a failed pass. (With the mean diagonal
 #: and 3 candidates, the warm start on KDD Cup '99's 20,000-row coreset took about twice as
 #: many in-memory passes: docs/BENCHMARKS.md, section refit-reading.)
 CANDIDATES = (4, 1, 4)
@@ -75,9 +75,11 @@ ARMIJO = 1e-4
 #: Rows of the Hessian sample per coefficient (at least MIN_HESSIAN_ROWS).
 HESSIAN_ROWS_PER_COEFFICIENT = 50
 MIN_HESSIAN_ROWS = 20_000
-#: Two classes, a tree's refit: each pass after the first also evaluates the minimiser of the
-#: coreset-corrected model (:mod:`._full_fit_surrogate`), first among the candidates (passes
-#: with and without it over the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading").
+#: Two classes, a tree's refit: each pass after one that took a candidate also evaluates the
+#: minimiser of the coreset-corrected model (:mod:`._full_fit_surrogate`), first among the
+#: candidates, so the exact Hessian is summed at it (where another is taken, the next
+#: Hessian comes from the sample, as after a damped step). Passes with and without it over
+#: the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading".
 USE_CORESET_CANDIDATE = True
 DEFAULT_ARRAY_CHUNK = 1_000_000
 #: The warm start on a tree's coreset: solved to this relative gap, with a Hessian from this
@@ -97,10 +99,11 @@ class FullFitReport:
     ``predicted_gaps``: the Newton estimate of how far that is above the optimum, relative
     (None after a pass that accepted no candidate). ``dampings``: the damping of the
     candidate the pass accepted (0: the Newton step; None: the first pass, which evaluates
-    the start or the coreset-corrected candidate; nan: none decreased the objective, the next
-    pass tries stronger dampings). ``steps``: which candidate each pass accepted: "start" (the
-    first pass), "coreset" (the coreset-corrected one, :mod:`._full_fit_surrogate`),
-    "newton", "damped" or "none".
+    the start, or a pass that accepted the coreset-corrected candidate; nan: none decreased
+    the objective, and the next pass tries stronger dampings, or Newton's step and the usual
+    dampings where the coreset-corrected candidate came alone). ``steps``: which candidate
+    each pass accepted: "start" (the first pass), "coreset" (the coreset-corrected one,
+    :mod:`._full_fit_surrogate`), "newton", "damped" or "none".
     ``passes`` counts every read of the data, a read to count labels included
     (``label_pass``)."""
 
@@ -284,7 +287,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         if objective is None:
             chosen = 0
         else:  # the lowest candidate among those that decrease enough (Armijo)
-            decreasing = np.flatnonzero(values <= objective + ARMIJO * slopes)
+            # (a slope >= 0, which the coreset-corrected candidate could have: no increase)
+            decreasing = np.flatnonzero(values <= objective + ARMIJO * np.minimum(slopes, 0.0))
             chosen = decreasing[np.argmin(values[decreasing])] if decreasing.size else None
         failed = chosen is None
         if failed:  # stronger dampings from the same point
@@ -317,7 +321,7 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         report.pass_seconds.append(time.perf_counter() - pass_started)
         if callback is not None:
             callback(report)
-        if report.converged or center > MAX_DAMPING:
+        if report.converged or center > MAX_DAMPING or report.passes >= max_passes:
             break  # converged, or no decrease even along tiny steps: at rounding level
         pass_started = time.perf_counter()  # the next pass's candidates count in its time
         steps, dampings, kinds = _candidates(layout, system, gradient, center, failed,
@@ -325,7 +329,7 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         if surrogate is not None and not failed:
             corrected = surrogate.minimiser(theta, gradient, curvature, lam, penalized,
                                             system[3], weight, 1e-3 * gap)  # fmt: skip
-            if corrected is not None and kinds == ["newton"]:  # after Newton's or its own
+            if corrected is not None and report.steps[-1] == "coreset":  # alone after itself
                 steps, dampings, kinds = (corrected - theta)[None], np.zeros(1), ["coreset"]
             elif corrected is not None:
                 steps = np.concatenate([(corrected - theta)[None], steps])
@@ -339,9 +343,10 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
 def _candidates(layout, system, gradient, center, failed, last, kinds):
     """Steps of the next pass's candidates but the coreset-corrected one: (steps, dampings,
     kinds). After Newton's step or the corrected one was taken, the next is nearly always taken
-    too, so Newton's comes alone (the corrected one alone instead, where there is one); after a
-    pass in which none decreased the objective, stronger dampings, or Newton's step and the
-    usual dampings where the corrected candidate came alone and failed."""
+    too, so Newton's comes alone (after the corrected one was taken, the corrected one alone
+    instead; after Newton's, the corrected one before it); after a pass in which none
+    decreased the objective, stronger dampings, or Newton's step and the usual dampings where
+    the corrected candidate came alone and failed."""
     lone_failed = failed and kinds == ["coreset"]
     after_newton = not failed and last in ("newton", "coreset")
     dampings = _dampings(layout, center, failed and not lone_failed, after_newton)

@@ -24,9 +24,9 @@ import numpy as np
 
 from ._full_fit_pass import Layout, binary_hessian
 
-#: Newton iterations on the surrogate at most, and the smallest relative decrement that ends
-#: them (the refit asks for 1e-3 of its predicted gap: the candidate need not be closer to the
-#: surrogate's minimiser than that to the full optimum).
+#: Newton iterations on the surrogate at most, and the smallest relative decrement g . step
+#: (twice the predicted decrease) that ends them: the refit asks for 1e-3 of its own predicted
+#: gap, as the candidate need not be much closer to the surrogate's minimiser than that.
 MAX_ITERATIONS = 10
 MIN_TOLERANCE = 1e-15
 

@@ -9,7 +9,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
-from coreset_engine import CoresetTree, fit_logistic_full
+from coreset_engine import CoresetTree, _full_fit, fit_logistic_full
 from coreset_engine._full_fit_kernels import binary_rows, centred_rows_float32, multinomial_rows
 from coreset_engine._full_fit_pass import (
     HessianSample,
@@ -114,21 +114,37 @@ def test_a9a_reaches_the_optimum():
 
 def test_a_poor_coreset_candidate_is_never_taken(binary, monkeypatch):
     """The coreset-corrected candidate is evaluated on all rows like the others: one that
-    raises the objective is not taken, and where it came alone (after a Newton step) and
+    raises the objective is not taken and, where it comes beside Newton's step, costs no
+    pass (the same steps as without it). Where it came alone (after it was taken) and
     failed, the next pass offers Newton's step and the dampings again."""
     X, y = binary
     tree = CoresetTree(coreset_size=2000, chunk_size=10_000, random_state=0).build(X, y)
+    start = np.zeros((1, 7))
+    monkeypatch.setattr(_full_fit, "USE_CORESET_CANDIDATE", False)
+    plain = fit_logistic_full(tree, C=0.5, max_passes=30, warm_start=start).full_fit_
+    monkeypatch.setattr(_full_fit, "USE_CORESET_CANDIDATE", True)
+    real = CoresetSurrogate.minimiser
+    calls = []
 
-    def far_off(self, theta, *args):
-        return theta + 3.0
+    def poor_after(good_calls):
+        def minimiser(self, theta, *args):
+            calls.append(1)
+            return real(self, theta, *args) if len(calls) <= good_calls else theta + 3.0
 
-    monkeypatch.setattr(CoresetSurrogate, "minimiser", far_off)
+        return minimiser
+
+    monkeypatch.setattr(CoresetSurrogate, "minimiser", poor_after(0))
+    report = fit_logistic_full(tree, C=0.5, max_passes=30, warm_start=start).full_fit_
+    assert report.steps == plain.steps and report.passes == plain.passes, report.steps
+    calls.clear()
+    monkeypatch.setattr(CoresetSurrogate, "minimiser", poor_after(1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        model = fit_logistic_full(tree, C=0.5, max_passes=30, warm_start=np.zeros((1, 7)))
+        model = fit_logistic_full(tree, C=0.5, max_passes=30, warm_start=start)
     report = model.full_fit_
-    assert "coreset" not in report.steps and "none" in report.steps, report.steps
-    assert report.converged
+    assert report.steps[:3] == ["start", "coreset", "none"], report.steps
+    assert report.steps[3] in ("newton", "damped")  # Newton's step and dampings offered
+    assert report.converged and report.steps.count("coreset") == 1
     assert np.all(np.diff(report.objectives) <= 1e-9 * report.objectives[0])  # never up
     assert gap(model, reference(X, y, C=0.5), X, y, C=0.5) < 1e-6
 
