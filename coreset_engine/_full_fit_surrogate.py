@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._full_fit_pass import Layout, binary_hessian
+from ._pilot import armijo_backtrack
 
 #: Newton iterations on the surrogate at most, and the smallest relative decrement g . step
 #: (twice the predicted decrease) that ends them: the refit asks for 1e-3 of its own predicted
@@ -104,15 +105,11 @@ class CoresetSurrogate:
             decrement = -float(g @ step)
             if not decrement > tolerance * max(abs(current), 1e-300):
                 break
-            length = 1.0
-            while length > 1e-10:
-                candidate = value(t + length * step)
-                if candidate <= current - 1e-4 * length * decrement:
-                    break
-                length *= 0.5
-            else:
+            found = armijo_backtrack(value, t, step, current, decrement, 1e-10)
+            if found is None:
                 break
-            t, current = t + length * step, candidate
+            length, current = found
+            t = t + length * step
         if np.array_equal(t, start) or not np.all(np.isfinite(t)):
             return None
         return t[None]

@@ -157,13 +157,22 @@ def _binary_newton(
             decrement = -float(gradient @ step)
             if decrement <= tol * max(value, 1e-300):
                 break
-            t = 1.0
-            while t > 1e-8:
-                candidate = objective(theta + t * step)
-                if candidate <= value - 1e-4 * t * decrement:
-                    break
-                t *= 0.5
-            else:
+            found = armijo_backtrack(objective, theta, step, value, decrement, 1e-8)
+            if found is None:
                 break
-            theta, value = theta + t * step, candidate
+            t, value = found
+            theta = theta + t * step
     return theta[:d] / scale, float(theta[d])
+
+
+def armijo_backtrack(objective, point, step, value: float, decrement: float, smallest: float):
+    """The first length t = 1, 1/2, 1/4, ... above ``smallest`` at which
+    ``objective(point + t * step) <= value - 1e-4 * t * decrement`` (Armijo's condition, with
+    ``decrement`` = -gradient . step): (t, that objective), or None."""
+    t = 1.0
+    while t > smallest:
+        candidate = objective(point + t * step)
+        if candidate <= value - 1e-4 * t * decrement:
+            return t, candidate
+        t *= 0.5
+    return None
