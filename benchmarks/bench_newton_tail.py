@@ -8,7 +8,7 @@ from the same start, for each data set (standardized training split, C = 1), cla
 the trees of random_state 0 .. ``--seeds`` - 1:
 
 - **newton**: exact Newton steps, every row's gradient and Hessian, no damping (one pass each:
-  the fewest passes a refit that takes Newton's steps can need);
+  what a refit that takes only Newton's steps would need);
 - **coreset-corrected**: each step goes to the minimiser of the root coreset's own objective
   plus the full-minus-coreset differences of gradient and Hessian at the current point (a
   surrogate that matches the full objective to second order there and takes the higher orders
@@ -16,7 +16,9 @@ the trees of random_state 0 .. ``--seeds`` - 1:
   Derezinski et al. 2022), solved in memory: still one pass a step, more work between passes;
 - **sample-corrected m**: the same with a uniform sample of m of all rows (weights n / m), a
   new one each step, instead of the coreset: what an in-memory sample of that size would buy;
-- **engine**: ``fit_logistic_full(tree)`` itself (passes until its stopping test, tol 1e-7).
+- **engine**: ``fit_logistic_full(tree)`` itself, the pass after which the point it holds is
+  within 1e-6; **engine passes**: the passes it takes until its own stopping test (Newton's
+  predicted gap at most its ``tol``, 1e-7) holds.
 
 Gaps are (objective - optimum) / optimum, objective ``sum_i cw_i loss_i + ||coef||^2 / 2``;
 the optimum from exact Newton on all rows to a relative decrement of 1e-15. **passes to 1e-6**:
@@ -223,8 +225,9 @@ def main(argv=None):
             ("## What bounds refit=\"full\"'s passes: Newton-type steps from the coreset's "
              "optimum"),
             "",
-            f"Produced by `{command}` on {started} ({len(os.sched_getaffinity(0))} cores). "
-            + __doc__.split("\n\n", 1)[1].split("\n    python")[0].replace("\n", " "),
+            f"Produced by `{command}` on {started} ({len(os.sched_getaffinity(0))} cores).",
+            "",
+            __doc__.split("\n\n", 1)[1].split("\n    python")[0].strip(),
             "",
             text,
         ]))  # fmt: skip
