@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._full_fit_pass import Layout, binary_hessian
+from ._full_fit_pass import Layout, PassPlan, run_pass
 from ._pilot import armijo_backtrack
 
 #: Newton iterations on the surrogate at most, and the smallest relative decrement g . step
@@ -33,38 +33,20 @@ MIN_TOLERANCE = 1e-15
 
 
 class CoresetSurrogate:
-    """A two-class refit's coreset rows (float64, each with its sign and weight times class
-    factor), and the minimiser of the corrected model at a point."""
+    """A two-class refit's coreset rows (as a chunk of the refit's passes), and the minimiser
+    of the corrected model at a point."""
 
     def __init__(self, X, codes, weights, layout: Layout):
-        self.X = np.ascontiguousarray(X, dtype=np.float64)
-        self.signs = np.where(np.asarray(codes) == 1, 1.0, -1.0)
-        self.weights = np.asarray(weights, dtype=np.float64) * layout.class_factors[codes]
-        self.fit_intercept = layout.fit_intercept
+        self.chunk = (X, np.asarray(codes), np.asarray(weights, dtype=np.float64))
+        self.layout = layout
 
-    def _terms(self, theta, scale, order):
-        """The coreset's data term over ``scale`` (the full rows' total weight): value, and
-        with ``order`` >= 1 its gradient, >= 2 its Hessian."""
-        d = self.X.shape[1]
-        values = self.X @ theta[:d]
-        if self.fit_intercept:
-            values += theta[d]
-        margins = self.signs * values
-        weights = self.weights / scale
-        value = float(weights @ np.logaddexp(0.0, -margins))
-        if order == 0:
-            return value, None, None
-        miss = 0.5 * (1.0 - np.tanh(0.5 * margins))  # 1 / (1 + exp(margin)), no overflow
-        residuals = -weights * self.signs * miss
-        gradient = self.X.T @ residuals
-        if self.fit_intercept:
-            gradient = np.append(gradient, residuals.sum())
-        if order == 1:
-            return value, gradient, None
-        small = np.exp(-np.abs(margins))
-        curvature = weights * small / np.square(1.0 + small)
-        hessian = binary_hessian(self.X, curvature, self.fit_intercept)
-        return value, gradient, hessian
+    def _terms(self, theta, scale, hessian: bool):
+        """The coreset's data term at ``theta`` over ``scale`` (the full rows' total weight):
+        value, gradient and, if asked, Hessian; the sums of a pass over the coreset's rows
+        (:func:`run_pass`, class factors applied there)."""
+        sums = run_pass([self.chunk], self.layout, PassPlan(theta[None, None], hessian, 0, 0))
+        local_hessian = sums.hessian / scale if hessian else None
+        return float(sums.losses[0]) / scale, sums.gradients[0, 0] / scale, local_hessian
 
     def minimiser(self, theta, gradient, curvature, lam, penalized, live, scale, tolerance):
         """The surrogate's minimiser over the ``live`` coefficients from ``theta`` (1, width):
@@ -76,7 +58,7 @@ class CoresetSurrogate:
         gradient and Hessian there are the full ones). None where it makes no step (the
         surrogate not positive definite, or no decrease)."""
         start = theta[0].copy()
-        _, local_gradient, local_hessian = self._terms(start, scale, 2)
+        _, local_gradient, local_hessian = self._terms(start, scale, True)
         penalty = lam * penalized[0]
         shift_gradient = gradient[0] - (local_gradient + penalty * start)
         shift_hessian = curvature - local_hessian
@@ -84,7 +66,7 @@ class CoresetSurrogate:
 
         def value(t):
             d = t - start
-            data, _, _ = self._terms(t, scale, 0)
+            data, _, _ = self._terms(t, scale, False)
             return (data + 0.5 * float(penalty @ (t * t)) + float(shift_gradient @ d)
                     + 0.5 * float(d @ shift_hessian @ d))  # fmt: skip
 
@@ -92,7 +74,7 @@ class CoresetSurrogate:
         g, H = gradient[0], curvature + np.diag(penalty)
         for iteration in range(MAX_ITERATIONS):
             if iteration:
-                _, g, H = self._terms(t, scale, 2)
+                _, g, H = self._terms(t, scale, True)
                 g = g + penalty * t + shift_gradient + shift_hessian @ (t - start)
                 H = H + np.diag(penalty) + shift_hessian
             sub = H[np.ix_(live, live)]
