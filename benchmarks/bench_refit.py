@@ -136,17 +136,18 @@ def refit_row(name, X, y, class_weight, args) -> dict:
     # the same refit from the trees of other seeds (untimed): how many passes the coreset's
     # warm start leaves, seed by seed
     seeds = [(report.passes, (objective(model, X, y, class_weight) - best) / best)]
-    without = [without_candidate(tree, class_weight)] if args.compare_candidate else []
+    switch = _compared(args)
+    without = [without_switch(tree, class_weight, switch)] if switch else []
     for seed in range(1, args.seeds):
         other_tree = CoresetTree(coreset_size=size, random_state=seed).build(X, y)
         other = fit_logistic_full(other_tree, C=1.0, class_weight=class_weight)
         seeds.append((other.full_fit_.passes,
                       (objective(other, X, y, class_weight) - best) / best))  # fmt: skip
-        if args.compare_candidate:
-            without.append(without_candidate(other_tree, class_weight))
+        if switch:
+            without.append(without_switch(other_tree, class_weight, switch))
     return {
         "seed_passes": [p for p, _ in seeds], "seed_gaps": [g for _, g in seeds],
-        "seed_passes_without": without,
+        "seed_passes_without": without, "without": switch,
         "data": name, "rows": len(y), "features": X.shape[1], "classes": np.unique(y).size,
         "class_weight": class_weight, "coreset": size, "passes": report.passes,
         "gap": seeds[0][1],
@@ -157,16 +158,31 @@ def refit_row(name, X, y, class_weight, args) -> dict:
     }  # fmt: skip
 
 
-def without_candidate(tree, class_weight) -> int:
-    """Passes of the same refit without the coreset-corrected candidate (the engine's switch
-    ``_full_fit.USE_CORESET_CANDIDATE``, set back afterwards)."""
+#: --compare-candidate and --compare-exact-rows: the engine's switch each turns off, and what
+#: the table calls the refits without it
+SWITCHES = {
+    "USE_CORESET_CANDIDATE": "without the coreset candidate",
+    "USE_EXACT_ROWS": "without the exact rare rows",
+}
+
+
+def _compared(args) -> str | None:
+    if args.compare_candidate:
+        return "USE_CORESET_CANDIDATE"
+    return "USE_EXACT_ROWS" if args.compare_exact_rows else None
+
+
+def without_switch(tree, class_weight, switch: str) -> int:
+    """Passes of the same refit with the engine's switch ``_full_fit.<switch>`` off (set back
+    afterwards): the coreset-corrected candidate, or its exact rare rows."""
     from coreset_engine import _full_fit
 
-    saved, _full_fit.USE_CORESET_CANDIDATE = _full_fit.USE_CORESET_CANDIDATE, False
+    saved = getattr(_full_fit, switch)
+    setattr(_full_fit, switch, False)
     try:
         return fit_logistic_full(tree, C=1.0, class_weight=class_weight).full_fit_.passes
     finally:
-        _full_fit.USE_CORESET_CANDIDATE = saved
+        setattr(_full_fit, switch, saved)
 
 
 def _summary(passes) -> str:
@@ -183,12 +199,12 @@ def refit_table(rows) -> str:
         "|---|---:|---:|---|---:|---:|---:|---|---:|---:|---:|---:|",
     ]
     several = any(len(r["seed_passes"]) > 1 for r in rows)
-    compared = any(r.get("seed_passes_without") for r in rows)
+    compared = next((r["without"] for r in rows if r.get("seed_passes_without")), None)
     if several:
         lines[0] += " passes, seeds 0, 1, ... | mean (at most 4) | largest gap, those seeds |"
         lines[1] += "---|---:|---:|"
     if compared:
-        lines[0] += " without the coreset candidate: passes | mean (at most 4) |"
+        lines[0] += f" {SWITCHES[compared]}: passes | mean (at most 4) |"
         lines[1] += "---|---:|"
     for r in rows:
         by_pass = ", ".join(f"{g:.0e}" for g in r["gaps"])
@@ -392,10 +408,7 @@ def markdown(command, started, loads, results, repeats, warm=False) -> str:
                 + (" **passes, seeds 0, 1, ...**: the same refit from the trees of other "
                    "random_state values (untimed, the same reference); **mean (at most 4)**: "
                    "their mean and how many took at most 4." if several else "")
-                + (" **without the coreset candidate**: the same trees refitted with "
-                   "`_full_fit.USE_CORESET_CANDIDATE = False` (two classes: no "
-                   "coreset-corrected candidate; more classes never have one)."
-                   if any(r.get("seed_passes_without") for r in results["refit"]) else "")
+                + _compared_text(results["refit"])
             ),
             "",
             refit_table(results["refit"]),
@@ -418,6 +431,19 @@ def markdown(command, started, loads, results, repeats, warm=False) -> str:
     return "\n".join(lines)
 
 
+def _compared_text(rows) -> str:
+    switch = next((r["without"] for r in rows if r.get("seed_passes_without")), None)
+    if switch == "USE_CORESET_CANDIDATE":
+        return (" **without the coreset candidate**: the same trees refitted with "
+                "`_full_fit.USE_CORESET_CANDIDATE = False` (two classes: no coreset-corrected "
+                "candidate; more classes never have one).")  # fmt: skip
+    if switch == "USE_EXACT_ROWS":
+        return (" **without the exact rare rows**: the same trees refitted with "
+                "`_full_fit.USE_EXACT_ROWS = False` (the coreset-corrected candidate's model "
+                "on the coreset's rows alone, as before 2026-12-08).")  # fmt: skip
+    return ""
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", default=",".join([*REAL, *SYNTHETIC]))
@@ -429,6 +455,9 @@ def main(argv=None):
     parser.add_argument("--compare-candidate", action="store_true",
                         help="also refit every seed's tree without the coreset-corrected "
                              "candidate (untimed): passes seed by seed")  # fmt: skip
+    parser.add_argument("--compare-exact-rows", action="store_true",
+                        help="also refit every seed's tree without the exact rare rows in the "
+                             "coreset-corrected candidate's model (untimed)")  # fmt: skip
     parser.add_argument("--warm-reference", action="store_true",
                         help="start scikit-learn's reference fit at the refit's coefficients")  # fmt: skip
     parser.add_argument("--grid", action="store_true", help="time the search side instead")
@@ -452,6 +481,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.seeds < 1:
         parser.error(f"--seeds must be at least 1, got {args.seeds}")
+    if args.compare_candidate and args.compare_exact_rows:
+        parser.error("--compare-candidate and --compare-exact-rows: one at a time")
     if args.file:
         return run_file(args)
     parts = (args.parts or ("grid" if args.grid else "refit")).split(",")

@@ -44,7 +44,7 @@ from sklearn.linear_model import LogisticRegression
 
 from ._cpu import blas_single_thread
 from ._full_fit_pass import Layout, PassPlan, run_pass, sample_hessian
-from ._full_fit_surrogate import CoresetSurrogate
+from ._full_fit_surrogate import CoresetSurrogate, ExactRows
 from ._validation import as_feature_matrix, check_int
 
 CALLER = "fit_logistic_full"
@@ -81,6 +81,11 @@ MIN_HESSIAN_ROWS = 20_000
 #: Hessian comes from the sample, as after a damped step). Passes with and without it over
 #: the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading".
 USE_CORESET_CANDIDATE = True
+#: ... and holds exactly the rows of all rows off their usual value in the columns the coreset
+#: represents by the fewest rows (a rare category of a one-hot block), collected in the first
+#: pass (:class:`._full_fit_surrogate.ExactRows`). Passes with and without them: docs/BENCHMARKS.md,
+#: "refit-seeds-reading".
+USE_EXACT_ROWS = True
 DEFAULT_ARRAY_CHUNK = 1_000_000
 #: The warm start on a tree's coreset: solved to this relative gap, with a Hessian from this
 #: many of its rows (cheaper passes). Its optimum is ~1e-3 from the full one, but a loose
@@ -103,7 +108,10 @@ class FullFitReport:
     the objective, and the next pass tries stronger dampings, or Newton's step and the usual
     dampings where the coreset-corrected candidate came alone). ``steps``: which candidate
     each pass accepted: "start" (the first pass), "coreset" (the coreset-corrected one,
-    :mod:`._full_fit_surrogate`), "newton", "damped" or "none".
+    :mod:`._full_fit_surrogate`), "newton", "damped" or "none". ``exact_rows``: rows the
+    coreset-corrected candidate's model holds exactly, collected in the first pass (rows off
+    their usual value in the columns the coreset represents by the fewest rows; 0: none, or
+    more than it expected).
     ``passes`` counts every read of the data, a read to count labels included
     (``label_pass``)."""
 
@@ -120,6 +128,7 @@ class FullFitReport:
     warm_start: str = "zeros"
     warm_start_seconds: float = 0.0
     label_pass: bool = False
+    exact_rows: int = 0
     seconds: float = 0.0
 
 
@@ -262,6 +271,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
     penalized = _penalized(layout)
     bound = None  # two classes: the normalised column second moments (the first pass)
     surrogate = _surrogate(source, layout)  # the coreset-corrected candidate's rows, if any
+    rare = surrogate.rare_columns() if surrogate is not None and USE_EXACT_ROWS else None
+    collector = ExactRows(rare) if rare is not None else None  # the first pass's rare rows
     kinds = ["start"]
     pass_started = time.perf_counter()
     while report.passes < max_passes:
@@ -271,7 +282,13 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         sample_rows = 0 if exact and len(points) == 1 else report.hessian_rows
         plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes),
                         column_squares=bound is None and layout.n_out == 1)  # fmt: skip
-        sums = run_pass(source.chunks(chunk_size), layout, plan)
+        chunks = source.chunks(chunk_size)
+        if collector is not None:
+            chunks = collector.watch(chunks)
+        sums = run_pass(chunks, layout, plan)
+        if collector is not None:
+            surrogate, collector = surrogate.with_exact_rows(collector), None
+            report.exact_rows = surrogate.exact_rows
         report.passes += 1
         report.n_rows = sums.n_rows
         weight = sums.total_weight

@@ -147,3 +147,33 @@ def centred_rows_float32(rows, mean, root, out):
             out[i, j] = np.float32(value)
             largest = max(largest, abs(value))
     return largest
+
+
+@njit(nogil=True, cache=True)
+def rows_off_base(rows, columns, base, out):
+    """out[i] = whether row i's value in any of ``columns`` differs from that column's
+    ``base`` value (a nan differs from every value)."""
+    for i in range(rows.shape[0]):
+        off = False
+        for k in range(columns.size):
+            if rows[i, columns[k]] != base[k]:
+                off = True
+                break
+        out[i] = off
+
+
+@njit(nogil=True, cache=True)
+def majority_values(rows, out):
+    """out[j] = the value on more than half of the rows in column j, where one is (Boyer and
+    Moore's majority vote, one pass over the rows; elsewhere some value of the column)."""
+    counts = np.zeros(rows.shape[1], dtype=np.int64)
+    for i in range(rows.shape[0]):
+        for j in range(rows.shape[1]):
+            value = rows[i, j]
+            if counts[j] == 0:
+                out[j] = value
+                counts[j] = 1
+            elif value == out[j]:
+                counts[j] += 1
+            else:
+                counts[j] -= 1

@@ -16,12 +16,28 @@ candidate of the next pass, which evaluates it on all rows like the others: a po
 taken. From the coreset's own optimum on a9a it came within 1e-6 of the full optimum in at most
 4 passes for 22 of 24 trees, Newton's steps for 8 and the refit's damped ones for 20
 (``python -m benchmarks.bench_newton_tail``; docs/BENCHMARKS.md, section newton-tail).
+
+Rows the coreset represents by few of its own. A column that sits at one value on all but a
+few rows (a rare category of a one-hot block) has few or none of those rows in the coreset,
+so along its coefficient c is the penalty's quadratic plus a guess, and the correction only
+fixes its first two orders at theta_k. Such a coefficient, pushed far out by a handful of rows
+that all have one label, is where Newton's steps crawl (the loss along it is exponential, and
+each step moves its rows' margins by about one): on a9a's trees of 2,604 coreset rows, a single
+coefficient of 7 or 14 rows took the last four to six passes. So the refit's first pass
+collects every row that is off its column's usual value in the rarest columns (``RareColumns``:
+chosen and their values taken from the coreset, as many as it expects to hold at most
+EXACT_ROWS_PER_CORESET_ROW times the coreset's rows), and the surrogate holds them exactly, in
+place of the coreset's rows off those values (:meth:`CoresetSurrogate.with_exact_rows`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from ._cpu import map_blocks
+from ._full_fit_kernels import majority_values, rows_off_base
 from ._full_fit_pass import Layout, PassPlan, run_pass
 from ._pilot import armijo_backtrack
 
@@ -30,6 +46,86 @@ from ._pilot import armijo_backtrack
 #: gap, as the candidate need not be much closer to the surrogate's minimiser than that.
 MAX_ITERATIONS = 10
 MIN_TOLERANCE = 1e-15
+#: The rare columns' rows held exactly: as many as the coreset expects, at most this many per
+#: coreset row (so the surrogate's rows at most about double); where more turn up in the pass
+#: (a column the coreset misjudged), OVERFLOW times that, the surrogate keeps the coreset's.
+EXACT_ROWS_PER_CORESET_ROW = 1.0
+OVERFLOW = 2
+
+
+@dataclass(frozen=True)
+class RareColumns:
+    """Columns at one value (``base``) on all but a few rows, and how many rows off it the
+    pass may collect (``limit``)."""
+
+    columns: np.ndarray  # (r,) int64, ascending
+    base: np.ndarray  # (r,) float64
+    expected: float  # rows off base the coreset's weights estimate
+    limit: int
+
+
+def rare_columns(X, weights, budget: float) -> RareColumns | None:
+    """The columns of the coreset rows ``X`` (weights ``weights``) to hold exactly. A column's
+    base is its value on more than half the rows (where none is, the column is not rare: much
+    of its weight is off any value); the rows off base it expects over all rows are the
+    weights of its coreset rows off base; the rarest columns are taken while the expected rows
+    add up to at most ``budget``. None if no column fits."""
+    rows = X.shape[0]
+    if rows == 0 or budget < 1:
+        return None
+    base = np.zeros(X.shape[1])
+    majority_values(X, base)  # (np.partition for the median: ~100x slower on tied values)
+    expected = np.asarray(weights, dtype=np.float64) @ (X != base)
+    order = np.argsort(expected, kind="stable")
+    taken = np.sort(order[np.cumsum(expected[order]) <= budget])
+    if taken.size == 0:
+        return None
+    return RareColumns(taken, base[taken], float(expected[taken].sum()),
+                       int(OVERFLOW * budget))  # fmt: skip
+
+
+def off_base(X, rare: RareColumns) -> np.ndarray:
+    """Which rows of ``X`` are off base in any rare column (a Numba loop, in blocks in the
+    engine's threads)."""
+    out = np.empty(X.shape[0], dtype=np.bool_)
+
+    def block(start: int, stop: int) -> None:
+        rows_off_base(X[start:stop], rare.columns, rare.base, out[start:stop])
+
+    map_blocks(block, X.shape[0])
+    return out
+
+
+class ExactRows:
+    """The rows off base in the rare columns, collected from one pass's chunks
+    (:meth:`watch`); none once more than ``rare.limit`` turned up."""
+
+    def __init__(self, rare: RareColumns):
+        self.rare = rare
+        self.parts: list | None = []
+        self.count = 0
+
+    def watch(self, chunks):
+        """Yields ``chunks`` (X, class codes, sample weights or None) unchanged."""
+        for X, codes, weights in chunks:
+            if self.parts is not None:
+                found = np.flatnonzero(off_base(X, self.rare))
+                self.count += found.size
+                if self.count > self.rare.limit:
+                    self.parts = None  # the coreset misjudged a column: keep its rows
+                elif found.size:
+                    self.parts.append((X[found], codes[found],
+                                       None if weights is None else weights[found]))  # fmt: skip
+            yield X, codes, weights
+
+    def rows(self):
+        """(X, codes, weights) collected; None if none were, or too many."""
+        if not self.parts:
+            return None
+        weights = [np.ones(c.size) if w is None else np.asarray(w, np.float64)
+                   for _, c, w in self.parts]  # fmt: skip
+        return (np.concatenate([x for x, _, _ in self.parts]),
+                np.concatenate([c for _, c, _ in self.parts]), np.concatenate(weights))  # fmt: skip
 
 
 class CoresetSurrogate:
@@ -39,6 +135,28 @@ class CoresetSurrogate:
     def __init__(self, X, codes, weights, layout: Layout):
         self.chunk = (X, np.asarray(codes), np.asarray(weights, dtype=np.float64))
         self.layout = layout
+        self.exact_rows = 0  # rows of all rows held exactly (:meth:`with_exact_rows`)
+
+    def rare_columns(self) -> RareColumns | None:
+        """The columns whose rows off base the refit's first pass collects."""
+        X, _, weights = self.chunk
+        return rare_columns(X, weights, EXACT_ROWS_PER_CORESET_ROW * X.shape[0])
+
+    def with_exact_rows(self, collected: ExactRows) -> CoresetSurrogate:
+        """This surrogate with the rows ``collected`` from all rows in place of its own rows
+        off base in the same columns (itself if the pass found none, or too many)."""
+        found = collected.rows()
+        if found is None:
+            return self
+        X, codes, weights = self.chunk
+        keep = ~off_base(X, collected.rare)
+        extra_X, extra_codes, extra_weights = found
+        rows = np.concatenate([X[keep], extra_X.astype(X.dtype, copy=False)])
+        surrogate = CoresetSurrogate(rows, np.concatenate([codes[keep], extra_codes]),
+                                     np.concatenate([weights[keep], extra_weights]),
+                                     self.layout)  # fmt: skip
+        surrogate.exact_rows = extra_X.shape[0]
+        return surrogate
 
     def _terms(self, theta, scale, hessian: bool):
         """The coreset's data term at ``theta`` over ``scale`` (the full rows' total weight):

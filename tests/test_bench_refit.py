@@ -48,6 +48,21 @@ def test_seeds_refit_the_trees_of_other_seeds_into_their_own_section(tmp_path, c
     assert "--seeds must be at least 1, got 0" in capsys.readouterr().err
 
 
+@needs_data("bank_marketing/bank-additional.zip")
+def test_compare_exact_rows_refits_without_them_and_sets_the_switch_back(capsys):
+    rows = bench_refit.main(["--datasets", "bank_marketing", "--repeats", "1", "--seeds", "2",
+                             "--compare-exact-rows"])  # fmt: skip
+    from coreset_engine import _full_fit
+
+    assert _full_fit.USE_EXACT_ROWS  # set back
+    for row in rows:
+        assert row["without"] == "USE_EXACT_ROWS" and len(row["seed_passes_without"]) == 2
+    assert "without the exact rare rows: passes | mean (at most 4) |" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        bench_refit.main(["--compare-candidate", "--compare-exact-rows"])
+    assert "one at a time" in capsys.readouterr().err
+
+
 def test_weak_one_hot_problem_is_mostly_zeros_with_a_weak_signal():
     X, y = bench_refit.weak_one_hot(5000)
     assert X.shape == (5000, 90) and np.all(X[:, :80].sum(axis=1) == 10)
