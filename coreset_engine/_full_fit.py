@@ -279,7 +279,9 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         exact = mode == "exact"
         # the sample gives the Hessian at any candidate but the first (at all of them when
         # sampled); a pass of one point with an exact Hessian needs none
-        sample_rows = 0 if exact and len(points) == 1 else report.hessian_rows
+        # (two classes from a tree: the coreset-corrected model's Hessian there instead)
+        by_surrogate = exact and surrogate is not None and surrogate.shift is not None
+        sample_rows = 0 if exact and (len(points) == 1 or by_surrogate) else report.hessian_rows
         plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes),
                         column_squares=bound is None and layout.n_out == 1)  # fmt: skip
         chunks = source.chunks(chunk_size)
@@ -327,6 +329,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
             gradient = sums.gradients[chosen] / weight + lam * theta * penalized
             if chosen == 0 and sums.hessian is not None:
                 curvature = sums.hessian / weight
+            elif sums.sample is None and by_surrogate:
+                curvature = surrogate.curvature(theta)
             else:
                 curvature = sample_hessian(sums.sample, theta, layout) / weight
             system = _newton_system(curvature, lam, penalized, layout, bound)

@@ -136,6 +136,16 @@ class CoresetSurrogate:
         self.chunk = (X, np.asarray(codes), np.asarray(weights, dtype=np.float64))
         self.layout = layout
         self.exact_rows = 0  # rows of all rows held exactly (:meth:`with_exact_rows`)
+        self.shift = None  # the Hessian's correction at the last point solved from
+
+    def curvature(self, theta):
+        """The surrogate's data-term Hessian at ``theta`` (1, width): the coreset's plus the
+        correction of the last :meth:`minimiser` call, so exact at the point it solved from:
+        the refit's Hessian at a candidate of the pass that followed, other than the first
+        (where the pass summed the exact one). None before any call."""
+        if self.shift is None:
+            return None
+        return self._terms(theta[0], self.scale, True)[2] + self.shift
 
     def rare_columns(self) -> RareColumns | None:
         """The columns whose rows off base the refit's first pass collects."""
@@ -176,10 +186,12 @@ class CoresetSurrogate:
         gradient and Hessian there are the full ones). None where it makes no step (the
         surrogate not positive definite, or no decrease)."""
         start = theta[0].copy()
+        self.scale = scale
         _, local_gradient, local_hessian = self._terms(start, scale, True)
         penalty = lam * penalized[0]
         shift_gradient = gradient[0] - (local_gradient + penalty * start)
         shift_hessian = curvature - local_hessian
+        self.shift = shift_hessian  # for :meth:`curvature` at this pass's other candidates
         tolerance = max(float(tolerance), MIN_TOLERANCE)
 
         def value(t):

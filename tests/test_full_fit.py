@@ -168,6 +168,38 @@ def test_rare_rows_come_from_a_mapped_file_too(tmp_path):
     np.testing.assert_allclose(from_file.coef_, from_arrays.coef_, rtol=1e-6, atol=1e-8)
 
 
+def test_surrogate_curvature_is_exact_where_it_solved_from(binary):
+    """At the pass's candidates other than the first, the refit takes the Hessian from the
+    coreset-corrected model: the coreset's own plus the correction of the last solve, so the
+    full Hessian it was given at the point it solved from, and elsewhere the coreset's change
+    on top of it (a NumPy reference)."""
+    X, y = binary
+    layout = Layout(2, X.shape[1], True, np.ones(2))
+    rows, codes, weights = X[:3000].astype(np.float32), y[:3000], np.full(3000, 7.0)
+    surrogate = CoresetSurrogate(rows, codes, weights, layout)
+    assert surrogate.curvature(np.zeros((1, layout.width))) is None  # before any solve
+    theta = np.zeros((1, layout.width))
+    theta[0, 0] = 0.2
+    total = float(len(y))
+    given = np.eye(layout.width) * 0.3  # any "full" Hessian
+    gradient = np.full((1, layout.width), 1e-3)
+    penalized = np.ones((1, layout.width))
+    penalized[0, -1] = 0.0
+    live = np.ones(layout.width, dtype=bool)
+    surrogate.minimiser(theta, gradient, given, 1.0 / total, penalized, live, total, 1e-9)
+    np.testing.assert_allclose(surrogate.curvature(theta), given, rtol=1e-10, atol=1e-14)
+
+    def coreset_hessian(t):  # NumPy: sum_i w_i p_i (1 - p_i) [x_i 1] [x_i 1]^T / total
+        design = np.hstack([rows.astype(np.float64), np.ones((3000, 1))])
+        p = 1.0 / (1.0 + np.exp(-(design @ t[0])))
+        return (design * (weights * p * (1 - p))[:, None]).T @ design / total
+
+    other = theta + 0.05
+    expected = coreset_hessian(other) + given - coreset_hessian(theta)
+    # (float32 rows, the kernel's exp: ~1e-8 apart; a wrong correction is ~1e-2 off)
+    np.testing.assert_allclose(surrogate.curvature(other), expected, rtol=1e-4, atol=1e-7)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_off_base_matches_numpy(dtype):
     rng = np.random.default_rng(3)
