@@ -15,9 +15,11 @@ Each pass (``_full_fit_pass``) reads all rows once and sums, chunk by chunk, the
 gradient at a few candidate points: the Newton step from the point held and Levenberg-Marquardt
 damped versions of it and, for two classes from a tree, first of all the minimiser of the
 coreset-corrected model (``_full_fit_surrogate``: the root coreset's own objective corrected to
-match the full one's gradient and Hessian at the point held, solved in memory). At the first
-candidate it also sums the exact Hessian (two classes:
-a weighted Gram matrix per chunk, as the build accumulates its Gram) or, for K > 2 classes
+match the full one's gradient and Hessian at the point held, solved in memory; the rows of the
+columns the coreset holds fewest rows of, collected in the first pass, held exactly). At the
+first candidate it also sums the exact Hessian (two classes: a weighted Gram matrix per chunk,
+as the build accumulates its Gram; at another candidate the corrected model's Hessian, exact
+at the point held, or without one, a sample's as below) or, for K > 2 classes
 (whose exact Hessian costs ~K^2 / 2 Gram matrices per pass), draws a priority sample of rows
 with probability proportional to their share of the Hessian's trace, from which the Hessian at
 any candidate is estimated after the pass (subsampled Newton: losses and gradients stay exact,
@@ -77,21 +79,24 @@ HESSIAN_ROWS_PER_COEFFICIENT = 50
 MIN_HESSIAN_ROWS = 20_000
 #: Two classes, a tree's refit: each pass after one that took a candidate also evaluates the
 #: minimiser of the coreset-corrected model (:mod:`._full_fit_surrogate`), first among the
-#: candidates, so the exact Hessian is summed at it (where another is taken, the next
-#: Hessian comes from the sample, as after a damped step). Passes with and without it over
+#: candidates, so the exact Hessian is summed at it (where another is taken, its Hessian comes
+#: from the corrected model, and the pass draws no sample). Passes with and without it over
 #: the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading".
 USE_CORESET_CANDIDATE = True
 #: ... and holds exactly the rows of all rows off their usual value in the columns the coreset
 #: represents by the fewest rows (a rare category of a one-hot block), collected in the first
-#: pass (:class:`._full_fit_surrogate.ExactRows`). Passes with and without them: docs/BENCHMARKS.md,
-#: "refit-seeds-reading".
+#: pass (:class:`._full_fit_surrogate.ExactRows`). Passes with and without them:
+#: docs/BENCHMARKS.md, "refit-seeds-reading".
 USE_EXACT_ROWS = True
 DEFAULT_ARRAY_CHUNK = 1_000_000
 #: The warm start on a tree's coreset: solved to this relative gap, with a Hessian from this
 #: many of its rows (cheaper passes). Its optimum is ~1e-3 from the full one, but a loose
-#: solve costs full passes: at 1e-5, a9a took 6 passes to tol 1e-7 (gaps 3e-6, 8e-7 after
-#: passes 3 and 4), at 1e-8 it takes 4 (4e-7, 5e-8), for 3-10 more passes over the coreset.
-WARM_START_TOL = 1e-8
+#: solve cost full passes before the coreset-corrected candidate (1e-5: a9a 6 passes, 1e-8:
+#: 4). With it and its exact rare rows, 1e-6 takes as many full passes as 1e-8 on KDD Cup '99
+#: and Bank Marketing and fewer on a9a (2.83 against 3.00, seeds 0-5), for 10-15% less of
+#: KDD Cup '99's warm start (0.57 against 0.67 s); 1e-5 and looser take more passes
+#: (scratch, /tmp/s30/wtol.py, printed only, 2026-12-08).
+WARM_START_TOL = 1e-6
 WARM_START_HESSIAN_ROWS = 5000
 
 
