@@ -16,11 +16,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._cpu import iter_blocks, iter_in_pool
+from ._cpu import iter_in_pool, row_blocks
 from ._full_fit_kernels import binary_rows, centred_rows_float32, multinomial_rows, priority_keys
 
 #: Rows per sub-block: the skinny products with X and the Gram of a sub-block run from cache.
 _SUB_BLOCK_ROWS = 2048
+#: ... for 64 features or more; with fewer, more rows (a power of 2 times as many, at most
+#: _MAX_SUB_BLOCK_ROWS), as the ~10 NumPy calls per sub-block hold the GIL: on Skin's 3
+#: columns they were most of a pass.
+_SUB_BLOCK_VALUES = 64 * _SUB_BLOCK_ROWS
+_MAX_SUB_BLOCK_ROWS = 16 * _SUB_BLOCK_ROWS
+#: A chunk of at most one engine block (a coreset in memory: the warm start's passes, the
+#: corrected candidate's solve) is cut into this many blocks of whole sub-blocks, so that more
+#: than one thread works on it; by its row count alone, so the sums do not depend on the
+#: number of threads.
+_SMALL_CHUNK_BLOCKS = 8
 
 
 @dataclass(frozen=True)
@@ -107,8 +117,8 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
             return _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout,
                                (q, keys, first))  # fmt: skip
 
-        for part_losses, part_gradients, part_hessian, part_squares in iter_blocks(
-            block, X.shape[0]
+        for part_losses, part_gradients, part_hessian, part_squares in iter_in_pool(
+            block, pass_blocks(X.shape[0])
         ):
             losses += part_losses
             gradients += part_gradients
@@ -128,6 +138,26 @@ def run_pass(chunks, layout: Layout, plan: PassPlan) -> PassSums:
     return PassSums(losses, gradients, hessian, total_weight, n_rows, sample, squares)
 
 
+def pass_blocks(n: int) -> list[tuple[int, int]]:
+    """A chunk's blocks: the engine's (:func:`row_blocks`), or for a chunk of at most one of
+    them, up to _SMALL_CHUNK_BLOCKS blocks of whole sub-blocks (the last may be shorter)."""
+    engine = row_blocks(n)
+    if len(engine) > 1:
+        return engine
+    sub_blocks = -(-n // _SUB_BLOCK_ROWS)
+    per_block = max(1, -(-sub_blocks // _SMALL_CHUNK_BLOCKS))
+    return row_blocks(n, per_block * _SUB_BLOCK_ROWS)
+
+
+def sub_block_rows(n_features: int) -> int:
+    """Rows per sub-block for rows of ``n_features`` values: _SUB_BLOCK_ROWS times the largest
+    power of 2 that keeps them within _SUB_BLOCK_VALUES values, at most _MAX_SUB_BLOCK_ROWS."""
+    rows = _SUB_BLOCK_ROWS
+    while rows < _MAX_SUB_BLOCK_ROWS and 2 * rows * max(n_features, 1) <= _SUB_BLOCK_VALUES:
+        rows *= 2
+    return rows
+
+
 def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, sample):
     n_out, d = layout.n_out, layout.n_features
     n_points = plan.points.shape[0]
@@ -138,8 +168,9 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
         side = n_out * layout.width
         hessian = np.zeros((side, side))
     squares = np.zeros(d) if plan.column_squares else None
-    for a in range(start, stop, _SUB_BLOCK_ROWS):
-        b = min(stop, a + _SUB_BLOCK_ROWS)
+    step = sub_block_rows(d)
+    for a in range(start, stop, step):
+        b = min(stop, a + step)
         rows = X[a:b]
         rows64 = rows if rows.dtype == np.float64 else rows.astype(np.float64)
         values = matrix @ rows64.T  # (J * n_out, r)
