@@ -134,6 +134,7 @@ class FullFitReport:
     warm_start_seconds: float = 0.0
     label_pass: bool = False
     exact_rows: int = 0
+    hessian_sweeps: int = 0
     seconds: float = 0.0
 
 
@@ -227,6 +228,17 @@ def fit_logistic_full(
     >>> model.full_fit_.converged, model.full_fit_.passes <= 4
     (True, True)
     """
+    return _fit_full(data, y, sample_weight, C, class_weight, fit_intercept, warm_start, tol,
+                     max_passes, chunk_size, hessian, hessian_rows, random_state, callback)  # fmt: skip
+
+
+def _fit_full(data, y, sample_weight, C, class_weight, fit_intercept, warm_start, tol,
+              max_passes, chunk_size, hessian, hessian_rows, random_state, callback,
+              lazy_hessian=False):  # fmt: skip
+    """:func:`fit_logistic_full`. ``lazy_hessian`` (rows in memory: the warm start on a
+    coreset): a pass of several candidates sums no Hessian; where it takes the first, a sweep
+    over the rows sums it there (``FullFitReport.hessian_sweeps``), so the passes that take
+    another candidate (whose Hessian comes from the sample) do not pay for it."""
     started = time.perf_counter()
     _check_params(C, tol, max_passes, hessian, hessian_rows)
     source = _resolve_source(data, y, sample_weight)
@@ -252,7 +264,7 @@ def fit_logistic_full(
     report.warm_start_seconds = time.perf_counter() - warm_started
     with blas_single_thread():
         theta = _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
-                        random_state, callback)  # fmt: skip
+                        random_state, callback, lazy_hessian)  # fmt: skip
     report.seconds = time.perf_counter() - started
     model = _to_estimator(theta, layout, classes, C, class_weight, report)
     if not report.converged:
@@ -267,7 +279,8 @@ def fit_logistic_full(
 
 
 # --------------------------------------------------------------------------- Newton
-def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report, seed, callback):
+def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report, seed, callback,
+            lazy_hessian=False):  # fmt: skip
     """Passes until the predicted gap is below ``tol``; returns the last accepted point."""
     points = theta[None]  # the first pass evaluates the start
     objective = gradient = slopes = None
@@ -287,7 +300,8 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         # (two classes from a tree: the coreset-corrected model's Hessian there instead)
         by_surrogate = exact and surrogate is not None and surrogate.shift is not None
         sample_rows = 0 if exact and (len(points) == 1 or by_surrogate) else report.hessian_rows
-        plan = PassPlan(points, exact, sample_rows, _pass_key(seed, report.passes),
+        lazy = lazy_hessian and exact and len(points) > 1  # the Hessian after the pass
+        plan = PassPlan(points, exact and not lazy, sample_rows, _pass_key(seed, report.passes),
                         column_squares=bound is None and layout.n_out == 1)  # fmt: skip
         chunks = source.chunks(chunk_size)
         if collector is not None:
@@ -332,7 +346,11 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
                 report.steps.append("start")
             theta, objective = points[chosen], float(values[chosen])
             gradient = sums.gradients[chosen] / weight + lam * theta * penalized
-            if chosen == 0 and sums.hessian is not None:
+            if chosen == 0 and lazy:
+                again = run_pass(source.chunks(chunk_size), layout, PassPlan(points[:1], True, 0, 0))
+                report.hessian_sweeps += 1
+                curvature = again.hessian / weight
+            elif chosen == 0 and sums.hessian is not None:
                 curvature = sums.hessian / weight
             elif sums.sample is None and by_surrogate:
                 curvature = surrogate.curvature(theta)
@@ -744,11 +762,9 @@ def solve_on_coreset(X, labels, weights, classes, class_factors, C, fit_intercep
     weights = np.asarray(weights, dtype=np.float64) * factors
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return fit_logistic_full(
-            X, labels, sample_weight=weights, C=C, fit_intercept=fit_intercept,
-            warm_start=warm_start, tol=WARM_START_TOL, max_passes=100,
-            hessian_rows=WARM_START_HESSIAN_ROWS,
-        )  # fmt: skip
+        return _fit_full(X, labels, weights, C, None, fit_intercept, warm_start, WARM_START_TOL,
+                         100, None, "auto", WARM_START_HESSIAN_ROWS, 0, None,
+                         lazy_hessian=True)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- output

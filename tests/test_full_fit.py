@@ -200,6 +200,22 @@ def test_surrogate_curvature_is_exact_where_it_solved_from(binary):
     np.testing.assert_allclose(surrogate.curvature(other), expected, rtol=1e-4, atol=1e-7)
 
 
+def test_lazy_hessian_takes_the_same_steps_for_less_work():
+    """The warm start's passes over a coreset in memory sum the Hessian after a pass of several
+    candidates, and only where it took the first (elsewhere the sample's, as before): the same
+    steps, passes and coefficients as summing it in every pass (here: pass 2 takes Newton's
+    step from several, one sweep; the next passes evaluate Newton's step alone)."""
+    X, y = rare_one_hot(20_000)
+    weights = np.random.default_rng(2).uniform(0.5, 20.0, y.size)
+    args = (X, y, weights, 1.0, None, True, None, 1e-8, 100, None, "auto", 2000, 0, None)
+    eager = _full_fit._fit_full(*args)
+    lazy = _full_fit._fit_full(*args, lazy_hessian=True)
+    assert lazy.full_fit_.steps == eager.full_fit_.steps and lazy.full_fit_.converged
+    assert lazy.full_fit_.passes == eager.full_fit_.passes
+    assert eager.full_fit_.hessian_sweeps == 0 < lazy.full_fit_.hessian_sweeps
+    np.testing.assert_allclose(lazy.coef_, eager.coef_, rtol=1e-7, atol=1e-9)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_rows_off_base_matches_numpy(dtype):
     rng = np.random.default_rng(3)
