@@ -14,6 +14,10 @@ the trees of random_state 0 .. ``--seeds`` - 1:
   surrogate that matches the full objective to second order there and takes the higher orders
   from the coreset; the gradient correction is that of variance-reduced subsampled Newton,
   Derezinski et al. 2022), solved in memory: still one pass a step, more work between passes;
+- **coreset-corrected, rare rows exact**: the same with the rows of the coreset's rarest
+  columns held exactly (the rows of all rows off their column's majority value there, in
+  place of the coreset's own such rows; as many as the coreset expects, up to its own size):
+  what the engine's surrogate does since 2026-12-08, written again in NumPy;
 - **sample-corrected m**: the same with a uniform sample of m of all rows (weights n / m), a
   new one each step, instead of the coreset: what an in-memory sample of that size would buy;
 - **engine**: ``fit_logistic_full(tree)`` itself, the pass after which the point it holds is
@@ -105,6 +109,30 @@ def corrected_step(full: Rows, local: Rows, theta):
                     lambda t: local.hessian(t) + dH, theta.copy())  # fmt: skip
 
 
+def with_rare_rows(local_X, local_codes, local_weights, X, codes, budget):
+    """The coreset's rows with the rows of all rows that are off their column's majority
+    value in its rarest columns in place of its own such rows (plain NumPy, the rule of the
+    engine's ``_full_fit_surrogate.rare_columns``: a column's base is its value on more than
+    half the coreset's rows, its expected rows off base the weights of its coreset rows off
+    base, the rarest taken while they add up to at most ``budget``; none if more than twice
+    that turn up). Returns (X, codes, row weights before class factors)."""
+    expected = np.full(local_X.shape[1], np.inf)
+    base = np.zeros(local_X.shape[1])
+    for j in range(local_X.shape[1]):
+        values, counts = np.unique(local_X[:, j], return_counts=True)
+        if 2 * counts.max() > local_X.shape[0]:
+            base[j] = values[np.argmax(counts)]
+            expected[j] = float(local_weights @ (local_X[:, j] != base[j]))
+    order = np.argsort(expected, kind="stable")
+    taken = order[np.cumsum(expected[order]) <= budget]
+    off = (X[:, taken] != base[taken]).any(axis=1)
+    if taken.size == 0 or not off.any() or off.sum() > 2 * budget:
+        return local_X, local_codes, local_weights
+    keep = ~(local_X[:, taken] != base[taken]).any(axis=1)
+    return (np.vstack([local_X[keep], X[off]]), np.concatenate([local_codes[keep], codes[off]]),
+            np.concatenate([local_weights[keep], np.ones(int(off.sum()))]))  # fmt: skip
+
+
 def passes_to(gaps) -> int | None:
     within = [k for k, g in enumerate(gaps) if g <= TARGET]
     return within[0] + 1 if within else None
@@ -119,7 +147,8 @@ def run_case(name, X, y, class_weight, args) -> dict:
     penalty = np.append(np.ones(X.shape[1]), 0.0)
     codes = np.searchsorted(classes, y)
     full = Rows(X, np.where(codes == 1, 1.0, -1.0), factors[codes], penalty)
-    results = {"newton": [], "coreset-corrected": [], "engine": [], "engine passes": []}
+    results = {"newton": [], "coreset-corrected": [], "coreset-corrected, rare rows exact": [],
+               "engine": [], "engine passes": []}  # fmt: skip
     for m in args.samples:
         results[f"sample-corrected {m:,}"] = []
     first_gaps = {}
@@ -138,6 +167,11 @@ def run_case(name, X, y, class_weight, args) -> dict:
         local = Rows(coreset.X, np.where(local_codes == 1, 1.0, -1.0),
                      coreset.weights * factors[local_codes], penalty)  # fmt: skip
         start = minimise(local.value, local.gradient, local.hessian, np.zeros(X.shape[1] + 1))
+        rare_X, rare_codes, rare_weights = with_rare_rows(
+            np.asarray(coreset.X, dtype=np.float64), local_codes, coreset.weights,
+            np.asarray(X, dtype=np.float64), codes, coreset.X.shape[0])  # fmt: skip
+        rare = Rows(rare_X, np.where(rare_codes == 1, 1.0, -1.0),
+                    rare_weights * factors[rare_codes], penalty)  # fmt: skip
         rng = np.random.default_rng(seed)
         runs = {"engine": [(value - optimum) / optimum for value in report.objectives]}
         for method in results:
@@ -149,6 +183,8 @@ def run_case(name, X, y, class_weight, args) -> dict:
                     theta = theta - np.linalg.solve(full.hessian(theta), full.gradient(theta))
                 elif method == "coreset-corrected":
                     theta = corrected_step(full, local, theta)
+                elif method == "coreset-corrected, rare rows exact":
+                    theta = corrected_step(full, rare, theta)
                 else:
                     m = min(int(method.rsplit(" ", 1)[1].replace(",", "")), len(y))
                     rows = np.sort(rng.choice(len(y), m, replace=False))

@@ -40,6 +40,23 @@ def test_corrected_step_with_all_rows_is_the_optimum_and_a_subset_gets_close():
     assert full.value(stepped) - best < 0.2 * (full.value(start) - best)
 
 
+def test_rare_rows_replace_the_coreset_rows_off_base_in_the_rarest_columns():
+    """The NumPy reference of the engine's exact rare rows: column 1 is at 0 on all but 2 of
+    6 rows (expected 2 x 3 = 6 off base over all rows), column 2 on all but 1 (3); budget 4
+    takes column 2 only: its coreset row off base (the last) gives way to all rows' (two)."""
+    local_X = np.array([[0.5, 0, 0], [0.1, 0, 0], [0.2, 1, 0], [0.3, 1, 0], [0.4, 0, 0],
+                        [0.6, 0, 2]])  # fmt: skip
+    local_codes, local_w = np.array([0, 1, 0, 1, 0, 1]), np.full(6, 3.0)
+    X = np.array([[0.9, 0, 2], [0.8, 1, 0], [0.7, 0, 2], [0.6, 0, 0]])
+    codes = np.array([1, 0, 0, 1])
+    got_X, got_codes, got_w = tail.with_rare_rows(local_X, local_codes, local_w, X, codes, 4)
+    np.testing.assert_array_equal(got_X, np.vstack([local_X[:5], X[[0, 2]]]))
+    np.testing.assert_array_equal(got_codes, [0, 1, 0, 1, 0, 1, 0])
+    np.testing.assert_array_equal(got_w, [3.0] * 5 + [1.0, 1.0])
+    same = tail.with_rare_rows(local_X, local_codes, local_w, X, codes, 1)  # nothing fits
+    assert same[0] is local_X
+
+
 def test_passes_to_counts_the_start_as_pass_one():
     assert tail.passes_to([1e-3, 1e-5, 5e-7, 1e-9]) == 3
     assert tail.passes_to([1e-7]) == 1 and tail.passes_to([1e-3, 1e-4]) is None
@@ -52,7 +69,8 @@ def test_skin_table(tmp_path, capsys):
                        "--markdown", str(page)])  # fmt: skip
     assert [case["class_weight"] for case in cases] == [None, "balanced"]
     for case in cases:
-        assert list(case["results"]) == ["newton", "coreset-corrected", "engine",
+        assert list(case["results"]) == ["newton", "coreset-corrected",
+                                          "coreset-corrected, rare rows exact", "engine",
                                           "engine passes", "sample-corrected 5,000"]  # fmt: skip
         assert all(len(passes) == 2 for passes in case["results"].values())
         assert all(p is not None and p <= 4 for p in case["results"]["newton"])
