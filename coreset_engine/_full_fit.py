@@ -18,8 +18,8 @@ coreset-corrected model (``_full_fit_surrogate``: the root coreset's own objecti
 match the full one's gradient and Hessian at the point held, solved in memory; the rows of the
 columns the coreset holds fewest rows of, collected in the first pass, held exactly). At the
 first candidate it also sums the exact Hessian (two classes: a weighted Gram matrix per chunk,
-as the build accumulates its Gram; at another candidate the corrected model's Hessian, exact
-at the point held, or without one, a sample's as below) or, for K > 2 classes
+as the build accumulates its Gram; at another candidate a sample's, as below) or, for K > 2
+classes
 (whose exact Hessian costs ~K^2 / 2 Gram matrices per pass), draws a priority sample of rows
 with probability proportional to their share of the Hessian's trace, from which the Hessian at
 any candidate is estimated after the pass (subsampled Newton: losses and gradients stay exact,
@@ -82,8 +82,8 @@ HESSIAN_ROWS_PER_COEFFICIENT = 50
 MIN_HESSIAN_ROWS = 20_000
 #: Two classes, a tree's refit: each pass after one that took a candidate also evaluates the
 #: minimiser of the coreset-corrected model (:mod:`._full_fit_surrogate`), first among the
-#: candidates, so the exact Hessian is summed at it (where another is taken, its Hessian comes
-#: from the corrected model, and the pass draws no sample). Passes with and without it over
+#: candidates, so the exact Hessian is summed at it (where another is taken, the next
+#: Hessian comes from the sample, as after a damped step). Passes with and without it over
 #: the trees of 24 seeds: docs/BENCHMARKS.md, "refit-seeds-reading".
 USE_CORESET_CANDIDATE = True
 #: ... and holds exactly the rows of all rows off their usual value in the columns the coreset
@@ -232,7 +232,8 @@ def fit_logistic_full(
     (True, True)
     """
     return _fit_full(data, y, sample_weight, C, class_weight, fit_intercept, warm_start, tol,
-                     max_passes, chunk_size, hessian, hessian_rows, random_state, callback)  # fmt: skip
+                     max_passes, chunk_size, hessian, hessian_rows, random_state,
+                     callback)  # fmt: skip
 
 
 def _fit_full(data, y, sample_weight, C, class_weight, fit_intercept, warm_start, tol,
@@ -300,9 +301,9 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
         exact = mode == "exact"
         # the sample gives the Hessian at any candidate but the first (at all of them when
         # sampled); a pass of one point with an exact Hessian needs none
-        # (two classes from a tree: the coreset-corrected model's Hessian there instead)
-        by_surrogate = exact and surrogate is not None and surrogate.shift is not None
-        sample_rows = 0 if exact and (len(points) == 1 or by_surrogate) else report.hessian_rows
+        # (not the coreset-corrected model's Hessian there: from its correction at the point
+        # held, its Newton decrement stopped a review's refit 5e-7 above the optimum, tol 1e-7)
+        sample_rows = 0 if exact and len(points) == 1 else report.hessian_rows
         lazy = lazy_hessian and exact and len(points) > 1  # the Hessian after the pass
         plan = PassPlan(points, exact and not lazy, sample_rows, _pass_key(seed, report.passes),
                         column_squares=bound is None and layout.n_out == 1)  # fmt: skip
@@ -350,13 +351,12 @@ def _newton(source, chunk_size, layout, theta, C, mode, tol, max_passes, report,
             theta, objective = points[chosen], float(values[chosen])
             gradient = sums.gradients[chosen] / weight + lam * theta * penalized
             if chosen == 0 and lazy:
-                again = run_pass(source.chunks(chunk_size), layout, PassPlan(points[:1], True, 0, 0))
+                again = run_pass(source.chunks(chunk_size), layout,
+                                 PassPlan(points[:1], True, 0, 0))  # fmt: skip
                 report.hessian_sweeps += 1
                 curvature = again.hessian / weight
             elif chosen == 0 and sums.hessian is not None:
                 curvature = sums.hessian / weight
-            elif sums.sample is None and by_surrogate:
-                curvature = surrogate.curvature(theta)
             else:
                 curvature = sample_hessian(sums.sample, theta, layout) / weight
             system = _newton_system(curvature, lam, penalized, layout, bound)

@@ -5,9 +5,11 @@ gradient at a few candidate points (their decision values come from one GEMM wit
 and at the first of them the exact Hessian (a weighted Gram matrix, as the build accumulates
 its Gram) or a priority sample of rows to estimate the Hessian at any point afterwards.
 
-Rows are processed in the engine's fixed 65,536-row blocks by its thread pool with
-single-threaded BLAS, in sub-blocks small enough to stay in cache; partial sums are added in
-block order, so results do not depend on the number of threads.
+Rows are processed in the engine's fixed 65,536-row blocks (a chunk of at most one such block
+in up to 8 smaller ones: :func:`pass_blocks`) by its thread pool with single-threaded BLAS, in
+sub-blocks small enough to stay in cache (:func:`sub_block_rows`); partial sums are added in
+block order, and the blocks depend on a chunk's rows alone, so results do not depend on the
+number of threads.
 """
 
 from __future__ import annotations
@@ -150,8 +152,9 @@ def pass_blocks(n: int) -> list[tuple[int, int]]:
 
 
 def sub_block_rows(n_features: int) -> int:
-    """Rows per sub-block for rows of ``n_features`` values: _SUB_BLOCK_ROWS times the largest
-    power of 2 that keeps them within _SUB_BLOCK_VALUES values, at most _MAX_SUB_BLOCK_ROWS."""
+    """Rows per sub-block for rows of ``n_features`` values (or per-row arrays that wide):
+    _SUB_BLOCK_ROWS times the largest power of 2 that keeps them within _SUB_BLOCK_VALUES
+    values, at most _MAX_SUB_BLOCK_ROWS."""
     rows = _SUB_BLOCK_ROWS
     while rows < _MAX_SUB_BLOCK_ROWS and 2 * rows * max(n_features, 1) <= _SUB_BLOCK_VALUES:
         rows *= 2
@@ -168,7 +171,9 @@ def _block_sums(X, codes, weights, start, stop, matrix, bias, plan, layout, samp
         side = n_out * layout.width
         hessian = np.zeros((side, side))
     squares = np.zeros(d) if plan.column_squares else None
-    step = sub_block_rows(d)
+    # (the widest per-row arrays: the features, the decision values of every candidate and
+    # class, and a multinomial Hessian's rows of K x width)
+    step = sub_block_rows(max(d, n_points * n_out, (n_out if n_out > 1 else 0) * layout.width))
     for a in range(start, stop, step):
         b = min(stop, a + step)
         rows = X[a:b]

@@ -22,12 +22,15 @@ few rows (a rare category of a one-hot block) has few or none of those rows in t
 so along its coefficient c is the penalty's quadratic plus a guess, and the correction only
 fixes its first two orders at theta_k. Such a coefficient, pushed far out by a handful of rows
 that all have one label, is where Newton's steps crawl (the loss along it is exponential, and
-each step moves its rows' margins by about one): on a9a's trees of 2,604 coreset rows, a single
+each step moves its rows' margins by about one): on a9a's trees of 3,256 coreset rows, a single
 coefficient of 7 or 14 rows took the last four to six passes. So the refit's first pass
 collects every row that is off its column's usual value in the rarest columns (``RareColumns``:
 chosen and their values taken from the coreset, as many as it expects to hold at most
 EXACT_ROWS_PER_CORESET_ROW times the coreset's rows), and the surrogate holds them exactly, in
 place of the coreset's rows off those values (:meth:`CoresetSurrogate.with_exact_rows`).
+With them the corrected step came within 1e-6 by pass 2 or 3 on every one of the 24 trees (the
+same benchmark), and the refit stops after 2-3 passes on all four real sets
+(``bench_refit --seeds 24``; docs/BENCHMARKS.md, section refit-seeds-reading).
 """
 
 from __future__ import annotations
@@ -104,9 +107,11 @@ class ExactRows:
         self.rare = rare
         self.parts: list | None = []
         self.count = 0
+        self.watched = False
 
     def watch(self, chunks):
         """Yields ``chunks`` (X, class codes, sample weights or None) unchanged."""
+        self.watched = True
         for X, codes, weights in chunks:
             if self.parts is not None:
                 found = np.flatnonzero(off_base(X, self.rare))
@@ -119,9 +124,12 @@ class ExactRows:
             yield X, codes, weights
 
     def rows(self):
-        """(X, codes, weights) collected; None if none were, or too many."""
-        if not self.parts:
+        """(X, codes, weights) collected (no rows: None for X); None if too many, or no pass
+        was read."""
+        if self.parts is None or not self.watched:
             return None
+        if not self.parts:
+            return None, np.zeros(0, dtype=np.int64), np.zeros(0)
         weights = [np.ones(c.size) if w is None else np.asarray(w, np.float64)
                    for _, c, w in self.parts]  # fmt: skip
         return (np.concatenate([x for x, _, _ in self.parts]),
@@ -136,16 +144,6 @@ class CoresetSurrogate:
         self.chunk = (X, np.asarray(codes), np.asarray(weights, dtype=np.float64))
         self.layout = layout
         self.exact_rows = 0  # rows of all rows held exactly (:meth:`with_exact_rows`)
-        self.shift = None  # the Hessian's correction at the last point solved from
-
-    def curvature(self, theta):
-        """The surrogate's data-term Hessian at ``theta`` (1, width): the coreset's plus the
-        correction of the last :meth:`minimiser` call, so exact at the point it solved from:
-        the refit's Hessian at a candidate of the pass that followed, other than the first
-        (where the pass summed the exact one). None before any call."""
-        if self.shift is None:
-            return None
-        return self._terms(theta[0], self.scale, True)[2] + self.shift
 
     def rare_columns(self) -> RareColumns | None:
         """The columns whose rows off base the refit's first pass collects."""
@@ -154,13 +152,16 @@ class CoresetSurrogate:
 
     def with_exact_rows(self, collected: ExactRows) -> CoresetSurrogate:
         """This surrogate with the rows ``collected`` from all rows in place of its own rows
-        off base in the same columns (itself if the pass found none, or too many)."""
+        off base in the same columns (itself if the pass found too many; where it found none,
+        its own such rows are no longer among all rows: none)."""
         found = collected.rows()
         if found is None:
             return self
         X, codes, weights = self.chunk
         keep = ~off_base(X, collected.rare)
         extra_X, extra_codes, extra_weights = found
+        if extra_X is None:
+            extra_X = X[:0]
         rows = np.concatenate([X[keep], extra_X.astype(X.dtype, copy=False)])
         surrogate = CoresetSurrogate(rows, np.concatenate([codes[keep], extra_codes]),
                                      np.concatenate([weights[keep], extra_weights]),
@@ -186,12 +187,10 @@ class CoresetSurrogate:
         gradient and Hessian there are the full ones). None where it makes no step (the
         surrogate not positive definite, or no decrease)."""
         start = theta[0].copy()
-        self.scale = scale
         _, local_gradient, local_hessian = self._terms(start, scale, True)
         penalty = lam * penalized[0]
         shift_gradient = gradient[0] - (local_gradient + penalty * start)
         shift_hessian = curvature - local_hessian
-        self.shift = shift_hessian  # for :meth:`curvature` at this pass's other candidates
         tolerance = max(float(tolerance), MIN_TOLERANCE)
 
         def value(t):
