@@ -119,7 +119,7 @@ class FullFitReport:
     :mod:`._full_fit_surrogate`), "newton", "damped" or "none". ``exact_rows``: rows the
     coreset-corrected candidate's model holds exactly, collected in the first pass (rows off
     their usual value in the columns the coreset represents by the fewest rows; 0: none, or
-    more than it expected).
+    more than twice as many as the coreset has rows turned up).
     ``passes`` counts every read of the data, a read to count labels included
     (``label_pass``)."""
 
