@@ -107,12 +107,13 @@ class ExactRows:
         self.rare = rare
         self.parts: list | None = []
         self.count = 0
-        self.watched = False
+        self.empty = None  # no rows of the first chunk read (its width and dtype)
 
     def watch(self, chunks):
         """Yields ``chunks`` (X, class codes, sample weights or None) unchanged."""
-        self.watched = True
         for X, codes, weights in chunks:
+            if self.empty is None:
+                self.empty = X[:0]
             if self.parts is not None:
                 found = np.flatnonzero(off_base(X, self.rare))
                 self.count += found.size
@@ -124,16 +125,15 @@ class ExactRows:
             yield X, codes, weights
 
     def rows(self):
-        """(X, codes, weights) collected (no rows: None for X); None if too many, or no pass
-        was read."""
-        if self.parts is None or not self.watched:
+        """(X, codes, weights) collected, perhaps none; None if too many, or no chunk was
+        read."""
+        if self.parts is None or self.empty is None:
             return None
-        if not self.parts:
-            return None, np.zeros(0, dtype=np.int64), np.zeros(0)
         weights = [np.ones(c.size) if w is None else np.asarray(w, np.float64)
                    for _, c, w in self.parts]  # fmt: skip
-        return (np.concatenate([x for x, _, _ in self.parts]),
-                np.concatenate([c for _, c, _ in self.parts]), np.concatenate(weights))  # fmt: skip
+        return (np.concatenate([self.empty, *(x for x, _, _ in self.parts)]),
+                np.concatenate([np.zeros(0, np.int64), *(c for _, c, _ in self.parts)]),
+                np.concatenate([np.zeros(0), *weights]))  # fmt: skip
 
 
 class CoresetSurrogate:
@@ -160,8 +160,6 @@ class CoresetSurrogate:
         X, codes, weights = self.chunk
         keep = ~off_base(X, collected.rare)
         extra_X, extra_codes, extra_weights = found
-        if extra_X is None:
-            extra_X = X[:0]
         rows = np.concatenate([X[keep], extra_X.astype(X.dtype, copy=False)])
         surrogate = CoresetSurrogate(rows, np.concatenate([codes[keep], extra_codes]),
                                      np.concatenate([weights[keep], extra_weights]),
